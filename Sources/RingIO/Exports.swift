@@ -1,0 +1,2 @@
+@_exported public import RingIOCore
+@_exported public import RingIORuntime

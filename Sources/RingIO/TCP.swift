@@ -1,0 +1,44 @@
+internal import RingIORuntime
+
+/// Opens a TCP connection (AnyIO's `connect_tcp`).
+///
+/// The host name is resolved without blocking the event loop; every address is tried, IPv6 and
+/// IPv4 interleaved and raced as in RFC 8305. `TCP_NODELAY` is set on the stream.
+///
+/// - Parameters:
+///   - host: a host name or an IP literal (`"localhost"`, `"127.0.0.1"`, `"::1"`).
+///   - port: the port, 0...65535.
+///   - localHost: an IP address to bind the local end to (also restricts the address family).
+///   - localPort: a local port to bind to.
+///   - happyEyeballsDelay: how long one attempt runs before the next address is tried as well.
+/// - Returns: the connected stream.
+/// - Throws: ``RingIOError``: `.nameResolutionFailed`; `.connectionRefused`, `.timedOut` and
+///   others for a single address; when several addresses all fail, the code they share (or
+///   `.connectFailed`) with one entry per address in `attempts`; `.invalidArgument`; `CancellationError`.
+public func connectTCP(
+    host: String, port: Int, localHost: String? = nil, localPort: Int? = nil,
+    happyEyeballsDelay: Duration = .milliseconds(250)
+) async throws -> SocketStream {
+    try await TCPConnector.connect(
+        on: try Runtime.currentLoop(), host: host, port: port, localHost: localHost, localPort: localPort,
+        happyEyeballsDelay: happyEyeballsDelay)
+}
+
+/// Creates a TCP listener (AnyIO's `create_tcp_server`).
+///
+/// - Parameters:
+///   - port: the port; 0 picks a free one (read it back from ``SocketListener/port``).
+///   - host: `nil` listens on every interface, dual-stack (IPv6 and IPv4) where IPv6 exists;
+///     `"::"` listens on IPv6 only; an IP literal or a host name listens on that address.
+///   - backlog: the kernel's queue of not-yet-accepted connections (at most 65,535).
+///   - reuseAddress: set `SO_REUSEADDR`, so a restarted server can bind at once.
+///   - reusePort: set `SO_REUSEPORT`, so several listeners can share the port.
+/// - Returns: the listener; iterate ``SocketListener/acceptConnections()`` for clients.
+/// - Throws: ``RingIOError`` `.addressInUse`, `.invalidArgument`, `.nameResolutionFailed`, or the kernel's error.
+public func createTCPServer(
+    port: Int = 0, host: String? = nil, backlog: Int = 4096, reuseAddress: Bool = true, reusePort: Bool = false
+) async throws -> SocketListener {
+    try await TCPListenerFactory.listen(
+        on: try Runtime.currentLoop(), port: port, host: host, backlog: backlog, reuseAddress: reuseAddress,
+        reusePort: reusePort)
+}

@@ -1,0 +1,204 @@
+/// The buffered receive logic every RingIO stream shares: `receiveSome`, `receiveExactly` and
+/// `receiveUntil` over a ``ByteChunkSource``, written once.
+///
+/// Bytes received beyond what a call returns stay buffered for the next call; slicing keeps
+/// pool-backed chunks uncopied unless a result spans several chunks. Only one task may receive at
+/// a time: a second one gets ``RingIOError/Code/busyResource``.
+///
+/// Not `Sendable`: it lives inside a stream and is used only on that stream's event loop.
+package final class BufferedReceiver {
+    private var chunks: [ByteBuffer] = []
+    private var head = 0
+    /// How many bytes are buffered and not yet returned.
+    package private(set) var bufferedCount = 0
+    private var receiving = false
+    /// Names the stream in error messages, e.g. `TCP stream [::1]:8080`.
+    package var context: String
+
+    package init(context: String) {
+        self.context = context
+    }
+
+    /// The buffered bytes, without consuming them.
+    package var bufferedData: ByteBuffer {
+        ByteBuffer.joining(chunks[head...], totalCount: bufferedCount)
+    }
+
+    /// Takes every buffered byte out (used when a stream is upgraded, e.g. to TLS).
+    package func takeBufferedData() -> ByteBuffer {
+        take(bufferedCount)
+    }
+
+    /// Returns up to `maxBytes` bytes: buffered bytes if there are any, else one receive.
+    package func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
+        guard maxBytes > 0 else {
+            throw RingIOError(.invalidArgument, "receiveSome(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
+        }
+        try enter("receiveSome")
+        defer { receiving = false }
+        if bufferedCount > 0 {
+            return takeFromFirstChunk(maxBytes: maxBytes)
+        }
+        guard let chunk = try await source.receiveChunk(maxBytes: maxBytes) else {
+            throw RingIOError(.endOfStream, "receiveSome on \(context): the peer closed its end of the stream")
+        }
+        return chunk
+    }
+
+    /// Returns exactly `count` bytes; surplus stays buffered.
+    package func receiveExactly(_ count: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
+        guard count >= 0 else {
+            throw RingIOError(.invalidArgument, "receiveExactly(\(count)) on \(context): the count must not be negative")
+        }
+        try enter("receiveExactly")
+        defer { receiving = false }
+        while bufferedCount < count {
+            guard let chunk = try await source.receiveChunk(maxBytes: count - bufferedCount) else {
+                throw RingIOError(
+                    .incompleteRead,
+                    "receiveExactly(\(count)) on \(context): the stream ended after \(bufferedCount) of \(count) bytes",
+                    partialData: bufferedData)
+            }
+            append(chunk)
+        }
+        return take(count)
+    }
+
+    /// Returns the bytes before the first `delimiter`, consuming the delimiter too.
+    ///
+    /// The delimiter counts toward `maxBytes`; a delimiter already buffered is found even beyond
+    /// `maxBytes`. Bytes after the delimiter stay buffered.
+    package func receiveUntil(
+        _ delimiter: some Collection<UInt8>, maxBytes: Int, from source: some ByteChunkSource
+    ) async throws -> ByteBuffer {
+        let delimiter = Array(delimiter)
+        guard !delimiter.isEmpty else { return ByteBuffer() }
+        guard maxBytes > 0 else {
+            throw RingIOError(.invalidArgument, "receiveUntil(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
+        }
+        try enter("receiveUntil")
+        defer { receiving = false }
+        var searchFrom = 0
+        while true {
+            if let index = firstIndex(of: delimiter, from: searchFrom) {
+                let result = take(index)
+                drop(delimiter.count)
+                return result
+            }
+            if bufferedCount >= maxBytes {
+                throw RingIOError(
+                    .delimiterNotFound,
+                    "receiveUntil on \(context): the delimiter was not found among the first \(maxBytes) bytes")
+            }
+            guard let chunk = try await source.receiveChunk(maxBytes: maxBytes - bufferedCount) else {
+                throw RingIOError(
+                    .incompleteRead,
+                    "receiveUntil on \(context): the stream ended after \(bufferedCount) bytes without the delimiter",
+                    partialData: bufferedData)
+            }
+            searchFrom = max(bufferedCount - delimiter.count + 1, 0)
+            append(chunk)
+        }
+    }
+
+    // MARK: - Buffer management
+
+    private func enter(_ operation: String) throws {
+        guard !receiving else {
+            throw RingIOError(.busyResource, "\(operation) on \(context): another task is already receiving from this stream")
+        }
+        receiving = true
+    }
+
+    package func append(_ chunk: ByteBuffer) {
+        guard !chunk.isEmpty else { return }
+        chunks.append(chunk)
+        bufferedCount += chunk.count
+    }
+
+    private func takeFromFirstChunk(maxBytes: Int) -> ByteBuffer {
+        let first = chunks[head]
+        if first.count <= maxBytes {
+            removeFirstChunk()
+            return first
+        }
+        chunks[head] = first[maxBytes..<first.count]
+        bufferedCount -= maxBytes
+        return first[0..<maxBytes]
+    }
+
+    private func removeFirstChunk() {
+        bufferedCount -= chunks[head].count
+        head += 1
+        if head == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 16 && head * 2 >= chunks.count {
+            chunks.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Removes and returns the first `count` buffered bytes (a slice when they lie in one chunk).
+    private func take(_ count: Int) -> ByteBuffer {
+        precondition(count <= bufferedCount, "take(\(count)) with only \(bufferedCount) bytes buffered")
+        if count == 0 { return ByteBuffer() }
+        if chunks[head].count >= count { return takeFromFirstChunk(maxBytes: count) }
+        var parts: [ByteBuffer] = []
+        var remaining = count
+        while remaining > 0 {
+            let part = takeFromFirstChunk(maxBytes: remaining)
+            remaining -= part.count
+            parts.append(part)
+        }
+        return ByteBuffer.joining(parts, totalCount: count)
+    }
+
+    private func drop(_ count: Int) {
+        var remaining = count
+        while remaining > 0 {
+            remaining -= takeFromFirstChunk(maxBytes: remaining).count
+        }
+    }
+
+    /// The logical offset of the first occurrence of `delimiter` at or after `start`.
+    private func firstIndex(of delimiter: [UInt8], from start: Int) -> Int? {
+        let first = delimiter[0]
+        var chunkOffset = 0
+        for chunkIndex in head..<chunks.count {
+            let chunk = chunks[chunkIndex]
+            let localStart = max(start - chunkOffset, 0)
+            if localStart < chunk.count {
+                let hit: Int? = chunk.withUnsafeBytes { raw in
+                    var i = localStart
+                    while i < raw.count {
+                        if raw[i] == first && matches(delimiter, chunkIndex: chunkIndex, offset: i) {
+                            return chunkOffset + i
+                        }
+                        i += 1
+                    }
+                    return nil
+                }
+                if let hit { return hit }
+            }
+            chunkOffset += chunk.count
+        }
+        return nil
+    }
+
+    /// Whether `delimiter` starts at byte `offset` of chunk `chunkIndex`, possibly running into later chunks.
+    private func matches(_ delimiter: [UInt8], chunkIndex: Int, offset: Int) -> Bool {
+        var chunkIndex = chunkIndex
+        var offset = offset
+        for byte in delimiter {
+            while offset >= chunks[chunkIndex].count {
+                chunkIndex += 1
+                offset = 0
+                if chunkIndex == chunks.count { return false }
+            }
+            if chunks[chunkIndex][offset] != byte { return false }
+            offset += 1
+        }
+        return true
+    }
+}

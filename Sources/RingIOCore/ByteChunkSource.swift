@@ -1,0 +1,7 @@
+/// Where a ``BufferedReceiver`` gets its bytes: a socket channel, or (later) a TLS engine.
+package protocol ByteChunkSource: AnyObject {
+    /// Receives the next run of bytes, at most `maxBytes` (which is at least 1).
+    ///
+    /// - Returns: a non-empty buffer, or `nil` when the peer has finished sending.
+    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer?
+}

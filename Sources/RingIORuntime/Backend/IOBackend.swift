@@ -1,0 +1,70 @@
+import RingIOCore
+
+/// Which kernel interface an event loop uses.
+public enum BackendKind: String, Sendable, CustomStringConvertible, CaseIterable {
+    /// Completion-based: operations are submitted to an io_uring and their completions reaped.
+    case ioUring = "io_uring"
+    /// Readiness-based: non-blocking system calls, with epoll telling when to retry.
+    case epoll
+
+    public var description: String { rawValue }
+}
+
+/// The contract between an ``EventLoop`` and the kernel interface under it.
+///
+/// A backend is created on, and used only from, its loop's thread. It turns the loop's requests
+/// (wait for a completion, arm a timer, cancel an operation) into kernel work, and reports back
+/// through the loop's operation table (`EventLoop.complete(_:with:)` and `interrupt`).
+/// The socket types above never see which backend they run on: they talk to channels.
+protocol IOBackend: AnyObject {
+    /// The backend's kind.
+    var kind: BackendKind { get }
+    /// Whether sockets for this backend must be non-blocking (readiness-based backends).
+    var wantsNonBlockingSockets: Bool { get }
+    /// The features in use, for the start-up log line (e.g. `DEFER_TASKRUN, multishot recv`).
+    var features: [String] { get }
+
+    /// A channel that receives and sends on the connected stream socket `fd` (taking ownership of it).
+    func makeStreamChannel(fd: Int32, context: String) -> any StreamChannel
+    /// A channel that accepts on the listening socket `fd` (taking ownership of it).
+    func makeAcceptChannel(fd: Int32, context: String) -> any AcceptChannel
+    /// Connects the non-blocking socket `fd` to `address`; returns 0 or a negated errno.
+    func connect(fd: Int32, to address: SocketAddress) async -> Completion
+    /// Closes `fd`, which no operation uses any more.
+    func close(fd: Int32) async
+
+    /// One turn's kernel work: submit what is queued, wait for events if `blocking`, dispatch them.
+    func processEvents(blocking: Bool)
+    /// Stops the kernel work for operation `id` (it was cancelled, timed out or closed).
+    func cancelKernelOperation(_ id: OperationID)
+    /// Arms a timer that interrupts `id` with `.timedOut` at `deadline`.
+    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant)
+    /// Disarms the timer of `id` (it completed first).
+    func disarmTimer(_ id: OperationID)
+    /// Releases the backend's kernel resources; the loop thread calls it last.
+    func close()
+}
+
+/// The backend side of a connected stream: receives chunks, sends bytes, closes.
+protocol StreamChannel: ByteChunkSource {
+    /// Sends every byte of `bytes`.
+    func send(_ bytes: some Collection<UInt8>) async throws
+    /// Sends every byte of `buffer` (without copying where the backend can).
+    func send(_ buffer: ByteBuffer) async throws
+    /// Half-closes the sending direction.
+    func sendEOF() throws
+    /// Closes the socket; waiting tasks get `.closedResource`.
+    func close() async
+    /// The socket descriptor (for socket options), or -1 once closed.
+    var descriptor: Int32 { get }
+}
+
+/// The backend side of a listening socket.
+protocol AcceptChannel: AnyObject {
+    /// Waits for the next connection and returns its descriptor (non-blocking, close-on-exec).
+    func accept() async throws -> Int32
+    /// Closes the listener; a task waiting in `accept` gets `.closedResource`.
+    func close() async
+    /// The socket descriptor, or -1 once closed.
+    var descriptor: Int32 { get }
+}

@@ -1,0 +1,97 @@
+#if os(Linux)
+import CLiburing
+import Glibc
+import RingIOCore
+
+/// A listening socket on io_uring.
+///
+/// With multishot accept (Linux 5.19+) one SQE keeps accepting; descriptors queue here until
+/// `accept()` takes them. At most `queueLimit` wait: beyond that the multishot is cancelled and
+/// re-armed once the queue drains, so the kernel's backlog does the waiting. Without multishot,
+/// each `accept()` submits one IORING_OP_ACCEPT. Loop-confined.
+final class URingAcceptChannel: AcceptChannel, CompletionHandler {
+    private let backend: URingBackend
+    private(set) var descriptor: Int32
+    private let context: String
+    private var accepted: [Int32] = []
+    private var pendingError: Int32?
+    private var multishot: OperationID?
+    private var waiter: OperationID?
+    private var singleAccept: OperationID?
+    private var closed = false
+    private let queueLimit = 256
+
+    init(backend: URingBackend, fd: Int32, context: String) {
+        self.backend = backend
+        self.descriptor = fd
+        self.context = context
+    }
+
+    func accept() async throws -> Int32 {
+        guard waiter == nil && singleAccept == nil else {
+            throw RingIOError(.busyResource, "accept on \(context): another task is already accepting on this listener")
+        }
+        while true {
+            guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
+            if !accepted.isEmpty { return accepted.removeFirst() }
+            if let error = pendingError {
+                pendingError = nil
+                throw RingIOError.system(errno: error, "accept on \(context)")
+            }
+            if !backend.multishotAccept { return try await acceptOnce() }
+            if multishot == nil { arm() }
+            let completion = await backend.loop.perform(inKernel: false) { waiter = $0 }
+            waiter = nil
+            if let interruption = completion.interruption { throw interruption.error("accept on \(context)") }
+        }
+    }
+
+    private func arm() {
+        let fd = descriptor
+        multishot = backend.startMultishot(self) { sqe in
+            io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        }
+    }
+
+    private func acceptOnce() async throws -> Int32 {
+        let fd = descriptor
+        let completion = await backend.perform({ sqe in
+            io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        }, register: { singleAccept = $0 })
+        singleAccept = nil
+        if let interruption = completion.interruption {
+            if completion.result >= 0 { SocketCalls.closeNow(completion.result) }
+            throw interruption.error("accept on \(context)")
+        }
+        if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "accept on \(context)") }
+        return completion.result
+    }
+
+    func handleCompletion(result: Int32, flags: UInt32, more: Bool) {
+        if !more { multishot = nil }
+        if result >= 0 {
+            if closed {
+                SocketCalls.closeNow(result)
+            } else {
+                accepted.append(result)
+                if accepted.count >= queueLimit, let multishot { backend.cancelKernelOperation(multishot) }
+            }
+        } else if result != -ECANCELED && result != -ECONNABORTED {
+            pendingError = -result
+        }
+        if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
+    }
+
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        if let multishot { backend.cancelKernelOperation(multishot) }
+        for id in [waiter, singleAccept].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
+        for fd in accepted { SocketCalls.closeNow(fd) }
+        accepted.removeAll()
+        let fd = descriptor
+        descriptor = -1
+        await backend.close(fd: fd)
+    }
+}
+#endif

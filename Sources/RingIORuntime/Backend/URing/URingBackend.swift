@@ -1,0 +1,284 @@
+#if os(Linux)
+import CLiburing
+import Glibc
+import RingIOCore
+
+/// The io_uring backend: one ring per event loop, completion-based.
+///
+/// Every operation is an SQE whose `user_data` is its ``OperationID``; the loop's turn submits
+/// all queued SQEs with one `io_uring_enter` and dispatches the CQEs. Kernel features are probed
+/// at start-up, each with a fallback: SINGLE_ISSUER + DEFER_TASKRUN (else COOP_TASKRUN, else
+/// neither), multishot accept, and multishot recv fed by a provided buffer ring.
+///
+/// Loop-confined: created and used on its loop's thread only.
+final class URingBackend: IOBackend {
+    /// `user_data` of CQEs nobody waits for (cancel requests, timer removals).
+    private static let ignoredToken: UInt64 = .max
+    /// `user_data` of the read on the loop's wake-up eventfd.
+    private static let wakeToken: UInt64 = .max - 1
+    /// Set in the `user_data` of an operation's deadline timer.
+    private static let timerBit: UInt64 = 1 << 63
+    private static let cqeBatch: UInt32 = 256
+
+    let kind = BackendKind.ioUring
+    let wantsNonBlockingSockets = false
+    private(set) var features: [String] = []
+    unowned let loop: EventLoop
+    /// The ring. Allocated so its address is stable for liburing.
+    private let ring: UnsafeMutablePointer<io_uring>
+    private let cqes: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    private let wakeBuffer: UnsafeMutablePointer<UInt64>
+    /// Timespecs for deadline timers, in pages that never move (one entry per operation slot).
+    private var timespecPages: [UnsafeMutablePointer<__kernel_timespec>] = []
+    private static let timespecsPerPage = 256
+    /// The provided buffer ring fed to multishot recv, if the kernel supports it.
+    let receiveBuffers: URingBufferRing?
+    /// Blocks that `send` copies non-owned bytes into while the kernel reads them.
+    let sendStaging = URingSendStaging()
+    let multishotAccept: Bool
+    /// Whether multishot recv is used; turned off if the kernel rejects it.
+    var multishotReceive: Bool
+    private var closed = false
+
+    /// Sets up a ring and probes the kernel.
+    ///
+    /// - Throws: `.backendUnavailable` when `io_uring_setup` fails (ENOSYS, EPERM from seccomp,
+    ///   `io_uring_disabled`) or an operation RingIO needs is missing.
+    init(loop: EventLoop, entries: UInt32 = 1024, cqEntries: UInt32 = 8192) throws(RingIOError) {
+        self.loop = loop
+        ring = .allocate(capacity: 1)
+        ring.initialize(to: io_uring())
+        cqes = .allocate(capacity: Int(Self.cqeBatch))
+        wakeBuffer = .allocate(capacity: 1)
+        wakeBuffer.initialize(to: 0)
+
+        var enabled: [String] = []
+        var result: Int32 = -EINVAL
+        let attempts: [(UInt32, String)] = [
+            (ringio_setup_single_issuer() | ringio_setup_defer_taskrun(), "SINGLE_ISSUER+DEFER_TASKRUN"),
+            (ringio_setup_coop_taskrun(), "COOP_TASKRUN"),
+            (0, ""),
+        ]
+        for (flags, name) in attempts {
+            var params = io_uring_params()
+            params.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_SUBMIT_ALL) | flags
+            params.cq_entries = cqEntries
+            result = io_uring_queue_init_params(entries, ring, &params)
+            if result == 0 {
+                if !name.isEmpty { enabled.append(name) }
+                break
+            }
+            if result != -EINVAL { break }
+        }
+        guard result == 0 else {
+            ring.deallocate()
+            cqes.deallocate()
+            wakeBuffer.deallocate()
+            throw RingIOError(
+                .backendUnavailable, "io_uring_setup failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))",
+                errno: -result)
+        }
+
+        if let missing = Self.missingOperation(ring) {
+            io_uring_queue_exit(ring)
+            ring.deallocate()
+            cqes.deallocate()
+            wakeBuffer.deallocate()
+            throw RingIOError(.backendUnavailable, "the kernel's io_uring does not support \(missing)")
+        }
+
+        let version = Self.kernelVersion()
+        multishotAccept = version >= (5, 19)
+        if multishotAccept { enabled.append("multishot accept") }
+        receiveBuffers = version >= (5, 19) ? URingBufferRing(ring: ring, group: 0) : nil
+        multishotReceive = receiveBuffers != nil && version >= (6, 0)
+        if multishotReceive { enabled.append("multishot recv + provided buffer ring") }
+        features = enabled
+        armWakeRead()
+    }
+
+    // MARK: - Probe
+
+    private static func missingOperation(_ ring: UnsafeMutablePointer<io_uring>) -> String? {
+        guard let probe = io_uring_get_probe_ring(ring) else { return "IORING_REGISTER_PROBE" }
+        defer { io_uring_free_probe(probe) }
+        let needed: [(io_uring_op, String)] = [
+            (IORING_OP_ACCEPT, "IORING_OP_ACCEPT"), (IORING_OP_CONNECT, "IORING_OP_CONNECT"),
+            (IORING_OP_RECV, "IORING_OP_RECV"), (IORING_OP_SEND, "IORING_OP_SEND"),
+            (IORING_OP_CLOSE, "IORING_OP_CLOSE"), (IORING_OP_TIMEOUT, "IORING_OP_TIMEOUT"),
+            (IORING_OP_TIMEOUT_REMOVE, "IORING_OP_TIMEOUT_REMOVE"), (IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"),
+            (IORING_OP_READ, "IORING_OP_READ"),
+        ]
+        for (op, name) in needed where io_uring_opcode_supported(probe, Int32(op.rawValue)) == 0 {
+            return name
+        }
+        return nil
+    }
+
+    private static func kernelVersion() -> (Int, Int) {
+        var name = utsname()
+        guard uname(&name) == 0 else { return (0, 0) }
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return parts.count == 2 ? (parts[0], parts[1]) : (0, 0)
+    }
+
+    // MARK: - Submission
+
+    /// The next free SQE, flushing the submission queue to the kernel if it is full.
+    func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
+        if let sqe = io_uring_get_sqe(ring) { return sqe }
+        _ = io_uring_submit(ring)
+        if let sqe = io_uring_get_sqe(ring) { return sqe }
+        preconditionFailure("io_uring submission queue still full after io_uring_submit")
+    }
+
+    /// Submits one SQE prepared by `prepare` and suspends until its CQE (or interruption).
+    func perform(
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void, register: (OperationID) -> Void = { _ in }
+    ) async -> Completion {
+        await loop.perform(inKernel: true) { id in
+            let sqe = nextSQE()
+            prepare(sqe)
+            io_uring_sqe_set_data64(sqe, id.userData)
+            register(id)
+        }
+    }
+
+    /// Submits a multishot SQE prepared by `prepare`; its CQEs go to `handler`.
+    func startMultishot(_ handler: any CompletionHandler, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> OperationID {
+        loop.startMultishot(handler) { id in
+            let sqe = nextSQE()
+            prepare(sqe)
+            io_uring_sqe_set_data64(sqe, id.userData)
+        }
+    }
+
+    private func armWakeRead() {
+        let sqe = nextSQE()
+        io_uring_prep_read(sqe, loop.wakeFD, wakeBuffer, 8, 0)
+        io_uring_sqe_set_data64(sqe, Self.wakeToken)
+    }
+
+    func cancelKernelOperation(_ id: OperationID) {
+        let sqe = nextSQE()
+        io_uring_prep_cancel64(sqe, id.userData, 0)
+        io_uring_sqe_set_data64(sqe, Self.ignoredToken)
+    }
+
+    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant) {
+        let page = Int(id.slot) / Self.timespecsPerPage
+        while timespecPages.count <= page {
+            let fresh = UnsafeMutablePointer<__kernel_timespec>.allocate(capacity: Self.timespecsPerPage)
+            fresh.initialize(repeating: __kernel_timespec(), count: Self.timespecsPerPage)
+            timespecPages.append(fresh)
+        }
+        let spec = timespecPages[page] + Int(id.slot) % Self.timespecsPerPage
+        let remaining = max(ContinuousClock.now.duration(to: deadline), .zero).components
+        spec.pointee.tv_sec = remaining.seconds
+        spec.pointee.tv_nsec = remaining.attoseconds / 1_000_000_000
+        let sqe = nextSQE()
+        io_uring_prep_timeout(sqe, spec, 0, 0)
+        io_uring_sqe_set_data64(sqe, id.userData | Self.timerBit)
+    }
+
+    func disarmTimer(_ id: OperationID) {
+        let sqe = nextSQE()
+        io_uring_prep_timeout_remove(sqe, id.userData | Self.timerBit, 0)
+        io_uring_sqe_set_data64(sqe, Self.ignoredToken)
+    }
+
+    // MARK: - The turn
+
+    func processEvents(blocking: Bool) {
+        receiveBuffers?.drainReturned()
+        let result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
+        if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {
+            preconditionFailure("io_uring_enter failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))")
+        }
+        while true {
+            let count = io_uring_peek_batch_cqe(ring, cqes, Self.cqeBatch)
+            if count == 0 { break }
+            for index in 0..<Int(count) {
+                guard let cqe = cqes[index] else { continue }
+                dispatch(userData: cqe.pointee.user_data, result: cqe.pointee.res, flags: cqe.pointee.flags)
+            }
+            io_uring_cq_advance(ring, count)
+            if count < Self.cqeBatch { break }
+        }
+    }
+
+    private func dispatch(userData: UInt64, result: Int32, flags: UInt32) {
+        switch userData {
+        case Self.ignoredToken:
+            return
+        case Self.wakeToken:
+            if !loop.isStopping || loop.table.activeCount > 0 { armWakeRead() }
+            return
+        default:
+            break
+        }
+        if userData & Self.timerBit != 0 {
+            if result == -ETIME { loop.timerFired(OperationID(userData: userData & ~Self.timerBit)) }
+            return
+        }
+        let id = OperationID(userData: userData)
+        guard loop.table.isCurrent(id) else { return }
+        if loop.table[id].state == .multishot {
+            let handler = loop.table[id].handler
+            let more = flags & UInt32(IORING_CQE_F_MORE) != 0
+            if !more { loop.table.release(id) }
+            handler?.handleCompletion(result: result, flags: flags, more: more)
+        } else {
+            loop.table[id].inKernel = false
+            loop.complete(id, with: Completion(result: result, flags: flags, interruption: nil))
+        }
+    }
+
+    // MARK: - Sockets
+
+    func makeStreamChannel(fd: Int32, context: String) -> any StreamChannel {
+        URingStreamChannel(backend: self, fd: fd, context: context)
+    }
+
+    func makeAcceptChannel(fd: Int32, context: String) -> any AcceptChannel {
+        URingAcceptChannel(backend: self, fd: fd, context: context)
+    }
+
+    func connect(fd: Int32, to address: SocketAddress) async -> Completion {
+        // The kernel reads the address while the connect is in flight: it lives until the CQE.
+        let storage = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
+        defer { storage.deallocate() }
+        let length = address.write(to: storage)
+        return await perform { sqe in
+            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { io_uring_prep_connect(sqe, fd, $0, length) }
+        }
+    }
+
+    func close(fd: Int32) async {
+        let completion = await perform { io_uring_prep_close($0, fd) }
+        if completion.interruption != nil && completion.result == -ECANCELED {
+            // The close never reached the kernel (loop stopping, task cancelled): close directly.
+            SocketCalls.closeNow(fd)
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        receiveBuffers?.unregister()
+        io_uring_queue_exit(ring)
+        ring.deallocate()
+        cqes.deallocate()
+        wakeBuffer.deallocate()
+        for page in timespecPages { page.deallocate() }
+        timespecPages = []
+        sendStaging.releaseAll()
+    }
+}
+
+/// Lexicographic comparison of (major, minor) kernel versions.
+private func >= (lhs: (Int, Int), rhs: (Int, Int)) -> Bool {
+    lhs.0 != rhs.0 ? lhs.0 > rhs.0 : lhs.1 >= rhs.1
+}
+#endif

@@ -1,0 +1,377 @@
+#if os(Linux)
+import Dispatch
+import CLiburing
+import Glibc
+import RingIOCore
+import Synchronization
+
+/// One thread, one backend, one job queue: the executor that RingIO's tasks run on.
+///
+/// An event loop is a `TaskExecutor`. Tasks that prefer it (everything inside `run { }`, and
+/// every socket operation, which hops here first) run on its thread, so a completion resumes its
+/// task without a thread hop. A *turn* runs the queued jobs, hands the queued submissions to the
+/// kernel in one call, waits if there is nothing else to do, and dispatches what completed.
+///
+/// You normally get loops from a ``Runtime``; they live until the runtime shuts down.
+///
+/// `@unchecked Sendable`: the fields marked "loop thread only" are read and written only on the
+/// loop's own thread (every entry point checks `inLoop` or hops there by enqueueing a job);
+/// everything other threads touch is in `inbox`, behind a mutex, or written once before the
+/// start-up semaphore is signalled and never again.
+public final class EventLoop: TaskExecutor, @unchecked Sendable {
+    // MARK: Loop thread only
+    let table = OperationTable()
+    private var jobs: [UnownedJob] = []
+    private var running: [UnownedJob] = []
+    private var spareInterrupts: [(OperationID, Interruption)] = []
+    private var backendStorage: (any IOBackend)?
+    private(set) var isStopping = false
+
+    // MARK: Written once during start-up
+    private var thread = pthread_t()
+    /// The eventfd other threads write to wake the loop.
+    let wakeFD: Int32
+    /// The kind of backend the loop runs.
+    public let backendKind: BackendKind
+    private var backendFeatures: [String] = []
+
+    // MARK: Shared with other threads
+    private struct Inbox {
+        var jobs: [UnownedJob] = []
+        var interrupts: [(OperationID, Interruption)] = []
+        var sleeping = false
+        var stopRequested = false
+        var exited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
+        var joinHandle: pthread_t?
+    }
+    private let inbox = Mutex(Inbox())
+
+    private init(kind: BackendKind, wakeFD: Int32) {
+        self.backendKind = kind
+        self.wakeFD = wakeFD
+        jobs.reserveCapacity(256)
+        running.reserveCapacity(256)
+    }
+
+    /// Starts a loop on a new thread with a backend made by `makeBackend` (run on that thread,
+    /// as io_uring's SINGLE_ISSUER requires).
+    static func start(
+        name: String, kind: BackendKind, cpu: Int? = nil, makeBackend: @escaping @Sendable (EventLoop) throws(RingIOError) -> any IOBackend
+    ) throws(RingIOError) -> EventLoop {
+        let wakeFD = ringio_eventfd()
+        guard wakeFD >= 0 else { throw RingIOError.system(errno: errno, "create the event loop's wake-up eventfd") }
+        let loop = EventLoop(kind: kind, wakeFD: wakeFD)
+        let ready = DispatchSemaphore(value: 0)
+        let failure = StartupFailure()
+        let handle = LoopThread.spawn(name: name) {
+            LoopThread.nameCurrent(name)
+            if let cpu { _ = ringio_pin_current_thread(Int32(cpu)) }
+            loop.threadMain(makeBackend: makeBackend, ready: ready, failure: failure)
+        }
+        loop.inbox.withLock { $0.joinHandle = handle }
+        ready.wait()
+        if let error = failure.error.withLock({ $0 }) {
+            LoopThread.join(handle)
+            _ = Glibc.close(wakeFD)
+            throw error
+        }
+        return loop
+    }
+
+    /// The features of the backend in use, e.g. `["DEFER_TASKRUN", "multishot accept"]`.
+    public var features: [String] { backendFeatures }
+
+    /// Whether the caller runs on this loop's thread.
+    @inline(__always)
+    public var inLoop: Bool { LoopThread.isCurrent(thread) }
+
+    /// The loop whose thread the caller is on, if any.
+    public static var current: EventLoop? { CurrentLoop.get() }
+
+    /// The backend; valid on the loop thread once started.
+    var backend: any IOBackend {
+        guard let backendStorage else { preconditionFailure("EventLoop.backend used before start-up finished or off the loop thread") }
+        return backendStorage
+    }
+
+    // MARK: - Executor
+
+    /// Queues `job` to run on the loop's thread.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if inLoop {
+            jobs.append(job)
+            return
+        }
+        let (wake, exited) = inbox.withLock { inbox -> (Bool, Bool) in
+            if inbox.exited { return (false, true) }
+            inbox.jobs.append(job)
+            let wake = inbox.sleeping
+            inbox.sleeping = false
+            return (wake, false)
+        }
+        if wake { wakeUp() }
+        if exited {
+            // The loop is gone; let the task finish (its I/O fails with `.brokenResource`) elsewhere.
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        }
+    }
+
+    /// Runs `body` on this loop: directly when already on it, else with the loop as the task's
+    /// executor preference for the duration of `body`.
+    @inline(__always)
+    func confine<T>(_ body: () async throws -> T) async throws -> T {
+        if inLoop { return try await body() }
+        return try await withTaskExecutorPreference(self) { try await body() }
+    }
+
+    private func wakeUp() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    // MARK: - Operations (loop thread only)
+
+    /// Starts an operation and suspends until it completes, is cancelled, times out or is closed.
+    ///
+    /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
+    /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
+    func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
+        if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
+        if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
+        let id = table.allocate()
+        if let deadline = Deadline.current {
+            if deadline <= .now {
+                table.release(id)
+                return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
+            }
+            table[id].timerArmed = true
+            backend.armTimer(id, deadline: deadline)
+        }
+        table[id].inKernel = inKernel
+        start(id)
+        let completion = await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                if let early = table[id].early {
+                    continuation.resume(returning: early)
+                } else {
+                    table[id].continuation = continuation
+                }
+            }
+        } onCancel: {
+            self.requestInterrupt(id, .cancelled)
+        }
+        table.release(id)
+        return completion
+    }
+
+    /// Starts a multishot operation whose completions go to `handler`; returns its id.
+    func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID {
+        let id = table.allocateMultishot(handler)
+        start(id)
+        return id
+    }
+
+    /// Finishes operation `id` (if it is still waiting) and resumes its task.
+    func complete(_ id: OperationID, with completion: Completion) {
+        guard table.isCurrent(id), table[id].state == .waiting else { return }
+        if table[id].timerArmed {
+            table[id].timerArmed = false
+            backend.disarmTimer(id)
+        }
+        var completion = completion
+        if let interruption = table[id].interruption { completion.interruption = interruption }
+        table[id].state = .completed
+        table[id].inKernel = false
+        if let continuation = table[id].continuation {
+            table[id].continuation = nil
+            continuation.resume(returning: completion)
+        } else {
+            table[id].early = completion
+        }
+    }
+
+    /// Interrupts a waiting operation: a parked one completes at once, a kernel one is cancelled
+    /// and completes when the kernel says so.
+    func interrupt(_ id: OperationID, _ reason: Interruption) {
+        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil else { return }
+        table[id].interruption = reason
+        if table[id].inKernel {
+            backend.cancelKernelOperation(id)
+        } else {
+            complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: reason))
+        }
+    }
+
+    /// Called by the backend when the deadline timer of `id` fired.
+    func timerFired(_ id: OperationID) {
+        guard table.isCurrent(id), table[id].state == .waiting, table[id].timerArmed else { return }
+        table[id].timerArmed = false
+        interrupt(id, .timedOut)
+    }
+
+    /// Asks the loop to interrupt `id`; safe from any thread (cancellation handlers run anywhere).
+    private func requestInterrupt(_ id: OperationID, _ reason: Interruption) {
+        let wake = inbox.withLock { inbox -> Bool in
+            inbox.interrupts.append((id, reason))
+            let wake = inbox.sleeping
+            inbox.sleeping = false
+            return wake
+        }
+        if wake { wakeUp() }
+    }
+
+    // MARK: - The loop
+
+    private func threadMain(
+        makeBackend: (EventLoop) throws(RingIOError) -> any IOBackend, ready: DispatchSemaphore, failure: StartupFailure
+    ) {
+        thread = pthread_self()
+        CurrentLoop.set(self)
+        do {
+            let backend = try makeBackend(self)
+            backendStorage = backend
+            backendFeatures = backend.features
+        } catch {
+            failure.error.withLock { $0 = error }
+            ready.signal()
+            return
+        }
+        ready.signal()
+        runTurns()
+        backend.close()
+        backendStorage = nil
+        _ = Glibc.close(wakeFD)
+        let waiters = inbox.withLock { inbox -> [CheckedContinuation<Void, Never>] in
+            inbox.exited = true
+            let waiters = inbox.exitWaiters
+            inbox.exitWaiters = []
+            return waiters
+        }
+        let leftovers = inbox.withLock { inbox -> [UnownedJob] in
+            let jobs = inbox.jobs
+            inbox.jobs = []
+            return jobs
+        }
+        for job in leftovers { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func runTurns() {
+        while true {
+            var remote: [UnownedJob] = running
+            let stopRequested = inbox.withLock { inbox -> Bool in
+                swap(&inbox.jobs, &remote)
+                swap(&inbox.interrupts, &spareInterrupts)
+                return inbox.stopRequested
+            }
+            jobs.append(contentsOf: remote)
+            remote.removeAll(keepingCapacity: true)
+            running = remote
+            for (id, reason) in spareInterrupts { interrupt(id, reason) }
+            spareInterrupts.removeAll(keepingCapacity: true)
+            if stopRequested && !isStopping { beginStopping() }
+
+            runJobs()
+
+            if isStopping && table.activeCount == 0 && jobs.isEmpty { return }
+            var blocking = jobs.isEmpty
+            if blocking {
+                blocking = inbox.withLock { inbox -> Bool in
+                    guard inbox.jobs.isEmpty, inbox.interrupts.isEmpty, inbox.stopRequested == isStopping else { return false }
+                    inbox.sleeping = true
+                    return true
+                }
+            }
+            backend.processEvents(blocking: blocking)
+            if blocking { inbox.withLock { $0.sleeping = false } }
+            table.recycleRetired()
+        }
+    }
+
+    private func runJobs() {
+        swap(&jobs, &running)
+        for job in running {
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+        running.removeAll(keepingCapacity: true)
+    }
+
+    private func beginStopping() {
+        isStopping = true
+        for id in table.activeIDs() {
+            if table[id].state == .multishot {
+                backend.cancelKernelOperation(id)
+            } else {
+                interrupt(id, .shutdown)
+            }
+        }
+    }
+
+    /// Stops the loop: operations still waiting fail with `.brokenResource`, then the thread exits.
+    /// Returns when the thread has exited. Must not be called from the loop's own thread.
+    func shutdown() async {
+        precondition(!inLoop, "EventLoop.shutdown() called on the loop's own thread; it would wait for itself")
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (wake, done) = inbox.withLock { inbox -> (Bool, Bool) in
+                if inbox.exited { return (false, true) }
+                inbox.stopRequested = true
+                inbox.exitWaiters.append(continuation)
+                let wake = inbox.sleeping
+                inbox.sleeping = false
+                return (wake, false)
+            }
+            if wake { wakeUp() }
+            if done { continuation.resume() }
+        }
+        let handle = inbox.withLock { inbox -> pthread_t? in
+            let handle = inbox.joinHandle
+            inbox.joinHandle = nil
+            return handle
+        }
+        if let handle { LoopThread.join(handle) }
+    }
+}
+
+/// Carries a start-up error from the new loop thread to the thread that started it.
+private final class StartupFailure: Sendable {
+    let error = Mutex<RingIOError?>(nil)
+}
+
+/// The event loop of the current thread, kept in thread-specific storage.
+enum CurrentLoop {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let result = pthread_key_create(&key, nil)
+        precondition(result == 0, "pthread_key_create failed with error \(result)")
+        return key
+    }()
+
+    static func set(_ loop: EventLoop) {
+        _ = pthread_setspecific(key, Unmanaged.passUnretained(loop).toOpaque())
+    }
+
+    static func get() -> EventLoop? {
+        guard let pointer = pthread_getspecific(key) else { return nil }
+        // The loop object outlives its thread: the thread's closure holds it until it returns.
+        return Unmanaged<EventLoop>.fromOpaque(pointer).takeUnretainedValue()
+    }
+}
+
+extension Interruption {
+    /// The error a task sees when its operation was interrupted.
+    func error(_ what: @autoclosure () -> String, bytesTransferred: Int? = nil) -> any Error {
+        switch self {
+        case .cancelled:
+            return CancellationError()
+        case .timedOut:
+            return RingIOError(.timedOut, "\(what()): the deadline passed", bytesTransferred: bytesTransferred)
+        case .closed:
+            return RingIOError(.closedResource, "\(what()): the resource was closed", bytesTransferred: bytesTransferred)
+        case .shutdown:
+            return RingIOError(.brokenResource, "\(what()): the event loop shut down", bytesTransferred: bytesTransferred)
+        }
+    }
+}
+#endif

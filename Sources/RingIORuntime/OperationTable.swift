@@ -1,0 +1,146 @@
+import RingIOCore
+
+/// Names one operation on one event loop: a slot of the ``OperationTable`` and the slot's
+/// generation, so a stale completion or cancel request for a reused slot is recognised.
+struct OperationID: Equatable, Sendable {
+    let slot: UInt32
+    let generation: UInt32
+
+    /// The value carried in an io_uring `user_data` (bit 63 is reserved for the operation's timer).
+    var userData: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
+
+    init(slot: UInt32, generation: UInt32) {
+        self.slot = slot
+        self.generation = generation
+    }
+
+    init(userData: UInt64) {
+        self.slot = UInt32(truncatingIfNeeded: userData)
+        self.generation = UInt32(truncatingIfNeeded: userData >> 32) & 0x7fff_ffff
+    }
+}
+
+/// Why an operation ended before the kernel finished it.
+enum Interruption: Sendable {
+    case cancelled
+    case timedOut
+    case closed
+    case shutdown
+}
+
+/// What an operation's waiter is resumed with.
+struct Completion: Sendable {
+    /// The kernel's result: a count or descriptor (>= 0) or a negated errno.
+    var result: Int32
+    /// The CQE flags (io_uring) or 0.
+    var flags: UInt32
+    /// Set when the operation was cancelled, timed out, or its resource closed.
+    var interruption: Interruption?
+}
+
+/// Receives the completions of a multishot operation (a receive or accept that keeps producing).
+protocol CompletionHandler: AnyObject {
+    /// One completion; `more` is false on the last one.
+    func handleCompletion(result: Int32, flags: UInt32, more: Bool)
+}
+
+/// The loop's operations in flight. Loop-confined: only the loop thread touches it.
+///
+/// A slot holds the waiting task's continuation (or a multishot handler), whether a kernel
+/// request is outstanding, whether a deadline timer is armed, and why it was interrupted.
+/// Freed slots are reused only after the next submission to the kernel, so a timer SQE still
+/// in the submission queue never reads a slot that changed owners.
+final class OperationTable {
+    enum State { case free, waiting, completed, multishot }
+
+    struct Slot {
+        var generation: UInt32 = 0
+        var state: State = .free
+        var continuation: UnsafeContinuation<Completion, Never>?
+        var early: Completion?
+        var handler: (any CompletionHandler)?
+        var inKernel = false
+        var timerArmed = false
+        var interruption: Interruption?
+    }
+
+    private(set) var slots: [Slot] = []
+    private var free: [UInt32] = []
+    private var retiring: [UInt32] = []
+    /// Slots not free (waiting, completed-but-not-collected, multishot).
+    private(set) var activeCount = 0
+
+    init(capacity: Int = 1024) {
+        slots.reserveCapacity(capacity)
+        free.reserveCapacity(capacity)
+        retiring.reserveCapacity(capacity)
+    }
+
+    /// Takes a slot for a new waiting operation.
+    func allocate() -> OperationID {
+        let index: UInt32
+        if let reused = free.popLast() {
+            index = reused
+        } else {
+            index = UInt32(slots.count)
+            slots.append(Slot())
+        }
+        slots[Int(index)].state = .waiting
+        activeCount += 1
+        return OperationID(slot: index, generation: slots[Int(index)].generation)
+    }
+
+    /// Takes a slot for a multishot operation whose completions go to `handler`.
+    func allocateMultishot(_ handler: any CompletionHandler) -> OperationID {
+        let id = allocate()
+        slots[Int(id.slot)].state = .multishot
+        slots[Int(id.slot)].handler = handler
+        slots[Int(id.slot)].inKernel = true
+        return id
+    }
+
+    /// The slot `id` names, if it still belongs to that operation.
+    @inline(__always)
+    func isCurrent(_ id: OperationID) -> Bool {
+        Int(id.slot) < slots.count && slots[Int(id.slot)].generation == id.generation
+            && slots[Int(id.slot)].state != .free
+    }
+
+    subscript(id: OperationID) -> Slot {
+        get { slots[Int(id.slot)] }
+        _modify { yield &slots[Int(id.slot)] }
+    }
+
+    /// Gives a slot back; its generation changes so late completions for it are ignored.
+    func release(_ id: OperationID) {
+        precondition(isCurrent(id), "release of operation \(id) whose slot is not current")
+        let index = Int(id.slot)
+        slots[index].generation = (slots[index].generation &+ 1) & 0x7fff_ffff
+        slots[index].state = .free
+        slots[index].continuation = nil
+        slots[index].early = nil
+        slots[index].handler = nil
+        slots[index].inKernel = false
+        slots[index].timerArmed = false
+        slots[index].interruption = nil
+        activeCount -= 1
+        retiring.append(id.slot)
+    }
+
+    /// Makes slots released before the last submission reusable.
+    func recycleRetired() {
+        if !retiring.isEmpty {
+            free.append(contentsOf: retiring)
+            retiring.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Every slot that is in use, for shutdown.
+    func activeIDs() -> [OperationID] {
+        var ids: [OperationID] = []
+        for (index, slot) in slots.enumerated() where slot.state != .free {
+            ids.append(OperationID(slot: UInt32(index), generation: slot.generation))
+        }
+        return ids
+    }
+}

@@ -1,0 +1,91 @@
+#if os(Linux)
+import Glibc
+public import RingIOCore
+
+/// A listening socket: what `createTCPServer` returns.
+///
+/// `acceptConnections()` yields a ``SocketStream`` per client and ends when the listener is
+/// closed (from any task). `@unchecked Sendable` for the same reason as ``SocketStream``: its
+/// channel is used only on `loop`'s thread, through `loop.confine`.
+public final class SocketListener: @unchecked Sendable {
+    let loop: EventLoop
+    private let channel: any AcceptChannel
+    private let kind: String
+    /// The address the listener is bound to (with the real port when you asked for port 0).
+    public let localAddress: SocketAddress
+
+    init(loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String) {
+        self.loop = loop
+        self.channel = channel
+        self.localAddress = localAddress
+        self.kind = kind
+    }
+
+    /// The bound port (`nil` for a UNIX listener).
+    public var port: Int? { localAddress.port.map(Int.init) }
+
+    /// Waits for the next client.
+    ///
+    /// - Throws: ``RingIOError`` `.closedResource` once the listener is closed, `.busyResource` if
+    ///   another task is accepting, the kernel's error (e.g. EMFILE); `CancellationError`.
+    public func accept() async throws -> SocketStream {
+        try await loop.confine {
+            let fd = try await channel.accept()
+            return try makeStream(fd)
+        }
+    }
+
+    private func makeStream(_ fd: Int32) throws -> SocketStream {
+        if case .unix = localAddress {
+        } else {
+            do {
+                try SocketCalls.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, describing: "accepted socket on \(localAddress)")
+            } catch {
+                SocketCalls.closeNow(fd)
+                throw error
+            }
+        }
+        let local = SocketCalls.localAddress(fd) ?? localAddress
+        let remote = SocketCalls.remoteAddress(fd) ?? .unix(path: "")
+        let streamChannel = loop.backend.makeStreamChannel(fd: fd, context: "\(kind) stream \(local) ↔ \(remote)")
+        return SocketStream(loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind)
+    }
+
+    /// The clients, as they connect. The sequence ends when the listener is closed; other errors
+    /// (such as EMFILE) are thrown from it.
+    public func acceptConnections() -> AcceptedConnections {
+        AcceptedConnections(listener: self)
+    }
+
+    /// Stops listening. A task waiting in `accept` gets `.closedResource` (and
+    /// `acceptConnections()` ends). Closing twice does nothing.
+    public func close() async {
+        _ = try? await loop.confine { await channel.close() }
+    }
+}
+
+/// The clients of a ``SocketListener``, as an `AsyncSequence`.
+public struct AcceptedConnections: AsyncSequence, Sendable {
+    public typealias Element = SocketStream
+    let listener: SocketListener
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let listener: SocketListener
+        var finished = false
+
+        public mutating func next() async throws -> SocketStream? {
+            guard !finished else { return nil }
+            do {
+                return try await listener.accept()
+            } catch let error as RingIOError where error.code == .closedResource {
+                finished = true
+                return nil
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(listener: listener)
+    }
+}
+#endif

@@ -1,0 +1,109 @@
+#if os(Linux)
+public import RingIOCore
+
+/// A connected stream socket (TCP, later UNIX): what `connectTCP` returns and what a listener's
+/// `acceptConnections()` yields.
+///
+/// Any task may call its functions; each runs on the stream's event loop (hopping there first
+/// when called from elsewhere). One task may receive and one may send at a time.
+///
+/// `@unchecked Sendable`: all mutable state (the receive buffer, the channel) is touched only on
+/// `loop`'s thread, and every function reaches it through `loop.confine`.
+public final class SocketStream: ByteStream, @unchecked Sendable {
+    let loop: EventLoop
+    private let channel: any StreamChannel
+    private let receiver: BufferedReceiver
+    /// The local end's address.
+    public let localAddress: SocketAddress
+    /// The peer's address.
+    public let remoteAddress: SocketAddress
+
+    init(loop: EventLoop, channel: any StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String) {
+        self.loop = loop
+        self.channel = channel
+        self.localAddress = localAddress
+        self.remoteAddress = remoteAddress
+        self.receiver = BufferedReceiver(context: "\(kind) stream \(localAddress) ↔ \(remoteAddress)")
+    }
+
+    /// Returns the buffered bytes if there are any, else waits for the next bytes to arrive.
+    ///
+    /// The result may share memory with the loop's receive pool (no copy); keeping it is safe.
+    ///
+    /// - Parameter maxBytes: the most bytes to return (at least 1; default 65,536).
+    /// - Throws: ``RingIOError`` `.endOfStream` when the peer has finished sending and nothing is
+    ///   buffered; `.closedResource`, `.connectionReset`, `.busyResource`, `.timedOut`; `CancellationError`.
+    public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
+        try await loop.confine { try await receiver.receiveSome(maxBytes: maxBytes, from: channel) }
+    }
+
+    /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
+    public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
+        try await loop.confine { try await receiver.receiveExactly(count, from: channel) }
+    }
+
+    /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
+    public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
+        try await loop.confine { try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: channel) }
+    }
+
+    /// Sends every byte of `bytes`. Bytes that are not a ``ByteBuffer`` are copied into the
+    /// loop's send blocks (64 KiB at a time) while the kernel reads them.
+    ///
+    /// - Throws: ``RingIOError`` (`.connectionReset`, `.closedResource`, `.busyResource`,
+    ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
+    public func sendAll(_ bytes: some Collection<UInt8>) async throws {
+        try await loop.confine { try await channel.send(bytes) }
+    }
+
+    /// Sends `buffer` without copying it.
+    public func sendAll(_ buffer: ByteBuffer) async throws {
+        try await loop.confine { try await channel.send(buffer) }
+    }
+
+    /// Sends the UTF-8 encoding of `string`.
+    public func sendAll(_ string: String) async throws {
+        try await sendAll(string.utf8)
+    }
+
+    /// Half-closes the stream: the peer reads end of stream; this side can still receive.
+    public func sendEOF() async throws {
+        try await loop.confine { try channel.sendEOF() }
+    }
+
+    /// Closes the stream. Tasks waiting in a receive or send get `.closedResource`; later calls
+    /// get `.closedResource` too. Closing twice does nothing.
+    public func close() async {
+        _ = try? await loop.confine { await channel.close() }
+    }
+
+    /// The bytes received but not yet returned by a receive (a copy when they span chunks).
+    public var bufferedData: ByteBuffer {
+        get async {
+            (try? await loop.confine { receiver.bufferedData }) ?? ByteBuffer()
+        }
+    }
+
+    /// Sets an integer socket option.
+    ///
+    /// - Throws: ``RingIOError`` `.closedResource` after `close()`, or the kernel's error.
+    public func setOption(_ option: SocketOption, to value: Int32) async throws {
+        try await loop.confine {
+            try SocketCalls.setOption(try openDescriptor(), level: option.level, name: option.name, value: value, describing: receiver.context)
+        }
+    }
+
+    /// Reads an integer socket option.
+    public func option(_ option: SocketOption) async throws -> Int32 {
+        try await loop.confine {
+            try SocketCalls.option(try openDescriptor(), level: option.level, name: option.name, describing: receiver.context)
+        }
+    }
+
+    private func openDescriptor() throws(RingIOError) -> Int32 {
+        let fd = channel.descriptor
+        guard fd >= 0 else { throw RingIOError(.closedResource, "socket option on \(receiver.context): the stream is closed") }
+        return fd
+    }
+}
+#endif

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Glibc
+import RingIO
+
+/// `--backend`, taken by every subcommand.
+struct BackendOption: ParsableArguments {
+    @Option(help: "The backend: \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var backend: String = BackendPreference.automatic.rawValue
+
+    var preference: BackendPreference {
+        get throws {
+            guard let preference = BackendPreference(rawValue: backend) else {
+                throw ValidationError("unknown backend \"\(backend)\"; use one of \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return preference
+        }
+    }
+}
+
+/// `--host` and `--port`, taken by every server subcommand.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "The address to listen on (default: every interface, IPv6 and IPv4).")
+    var host: String?
+
+    @Option(help: "The port to listen on; 0 picks a free port.")
+    var port: Int = 0
+}
+
+/// Output helpers shared by the subcommands.
+enum Console {
+    /// Prints `line` on stdout and flushes at once (scripts wait for `listening on ...`).
+    static func say(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    /// Prints `line` on stderr.
+    static func complain(_ line: String) {
+        let text = line + "\n"
+        _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// The `listening on HOST:PORT` line.
+    static func listening(_ listener: SocketListener) {
+        say("listening on \(listener.localAddress)")
+    }
+}

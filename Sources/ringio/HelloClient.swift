@@ -1,0 +1,33 @@
+import ArgumentParser
+import RingIO
+
+/// The guide's TCP client: sends `Client` and prints the answer.
+struct HelloClient: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hello-client", abstract: "Send \"Client\\n\" to a hello server and print its answer.")
+
+    @Option(help: "The server's host name or address.")
+    var host: String = "localhost"
+
+    @Option(help: "The server's port.")
+    var port: Int
+
+    @OptionGroup var backendOption: BackendOption
+
+    func run() async throws {
+        let (host, port) = (host, port)
+        do {
+            let answer = try await RingIO.run(backend: try backendOption.preference) {
+                let client = try await connectTCP(host: host, port: port)
+                return try await client.closeAfter { client in
+                    try await client.sendAll("Client\n")
+                    return String(decoding: try await client.receiveUntil("\n", maxBytes: 1024), as: UTF8.self)
+                }
+            }
+            Console.say(answer)
+        } catch let error as RingIOError {
+            Console.complain("ringio hello-client: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `ringio`: the AnyIO networking guide's examples, an echo server and the echo benchmark.
+@main
+struct RingIOCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ringio",
+        abstract: "RingIO's examples, echo server and loopback benchmark.",
+        subcommands: [HelloServer.self, HelloClient.self, EchoServer.self, Bench.self]
+    )
+}
