@@ -11,7 +11,8 @@ package final class BufferedReceiver {
     private var head = 0
     /// How many bytes are buffered and not yet returned.
     package private(set) var bufferedCount = 0
-    private var receiving = false
+    /// Whether a task is inside a receive call right now.
+    package private(set) var receiving = false
     /// Names the stream in error messages, e.g. `TCP stream [::1]:8080`.
     package var context: String
 

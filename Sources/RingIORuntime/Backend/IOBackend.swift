@@ -57,6 +57,8 @@ protocol StreamChannel: ByteChunkSource {
     func close() async
     /// The socket descriptor (for socket options), or -1 once closed.
     var descriptor: Int32 { get }
+    /// Whether a send is in progress.
+    var isSending: Bool { get }
 }
 
 /// The backend side of a listening socket.
@@ -67,4 +69,6 @@ protocol AcceptChannel: AnyObject {
     func close() async
     /// The socket descriptor, or -1 once closed.
     var descriptor: Int32 { get }
+    /// Whether a task is waiting in `accept`.
+    var isAccepting: Bool { get }
 }

@@ -1,4 +1,5 @@
 #if os(Linux)
+import CLiburing
 import Glibc
 public import RingIOCore
 
@@ -49,6 +50,11 @@ public final class SocketListener: @unchecked Sendable {
         let remote = SocketCalls.remoteAddress(fd) ?? .unix(path: "")
         let streamChannel = loop.backend.makeStreamChannel(fd: fd, context: "\(kind) stream \(local) ↔ \(remote)")
         return SocketStream(loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind)
+    }
+
+    /// Whether a task is waiting in `accept` (tests use it to order tasks without sleeping).
+    package var isAccepting: Bool {
+        get async { (try? await loop.confine { channel.isAccepting }) ?? false }
     }
 
     /// The clients, as they connect. The sequence ends when the listener is closed; other errors

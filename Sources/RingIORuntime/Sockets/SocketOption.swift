@@ -1,4 +1,5 @@
 #if os(Linux)
+import CLiburing
 import Glibc
 
 /// A socket option that takes an integer: a level and a name, as for `setsockopt(2)`.

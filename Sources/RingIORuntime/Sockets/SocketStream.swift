@@ -100,6 +100,16 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Whether a task is inside a receive on this stream (tests use it to order tasks without sleeping).
+    package var isReceiving: Bool {
+        get async { (try? await loop.confine { receiver.receiving }) ?? false }
+    }
+
+    /// Whether a task is inside a send on this stream.
+    package var isSending: Bool {
+        get async { (try? await loop.confine { channel.isSending }) ?? false }
+    }
+
     private func openDescriptor() throws(RingIOError) -> Int32 {
         let fd = channel.descriptor
         guard fd >= 0 else { throw RingIOError(.closedResource, "socket option on \(receiver.context): the stream is closed") }

@@ -1,4 +1,5 @@
 #if os(Linux)
+import CLiburing
 import Glibc
 import RingIOCore
 

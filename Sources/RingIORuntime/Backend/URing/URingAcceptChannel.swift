@@ -27,6 +27,8 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         self.context = context
     }
 
+    var isAccepting: Bool { waiter != nil || singleAccept != nil }
+
     func accept() async throws -> Int32 {
         guard waiter == nil && singleAccept == nil else {
             throw RingIOError(.busyResource, "accept on \(context): another task is already accepting on this listener")

@@ -27,7 +27,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     private var receiver: OperationID?
     private var oneShotReceive: OperationID?
     private var sendOperation: OperationID?
-    private var sending = false
+    private(set) var isSending = false
     private var closed = false
 
     init(backend: URingBackend, fd: Int32, context: String) {
@@ -128,7 +128,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
 
     func send(_ buffer: ByteBuffer) async throws {
         try beginSend()
-        defer { sending = false }
+        defer { isSending = false }
         guard !buffer.isEmpty else { return }
         // `buffer` is held by this frame until the last CQE, so its storage stays put.
         try await sendFully(buffer.storageAddress, count: buffer.count, alreadySent: 0)
@@ -137,7 +137,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     func send(_ bytes: some Collection<UInt8>) async throws {
         if let buffer = bytes as? ByteBuffer { return try await send(buffer) }
         try beginSend()
-        defer { sending = false }
+        defer { isSending = false }
         let block = backend.sendStaging.acquire()
         defer { backend.sendStaging.release(block) }
         var total = 0
@@ -155,8 +155,8 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
 
     private func beginSend() throws {
         guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
-        guard !sending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
-        sending = true
+        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
+        isSending = true
     }
 
     /// Sends `count` bytes at `base`, resubmitting after short sends.

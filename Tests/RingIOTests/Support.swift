@@ -1,0 +1,109 @@
+import Glibc
+import RingIO
+import Testing
+
+/// The backends every networking test runs on. A backend this machine cannot start is left out,
+/// with the reason printed once.
+enum TestBackends {
+    static let all: [BackendPreference] = {
+        var usable: [BackendPreference] = []
+        for candidate in [BackendPreference.ioUring] {
+            do {
+                _ = try Runtime(backend: candidate)
+                usable.append(candidate)
+            } catch {
+                print("RingIO tests: skipping backend \(candidate.rawValue): \(error)")
+            }
+        }
+        return usable
+    }()
+}
+
+/// Runs `body` inside a fresh runtime on `backend`, shut down afterwards.
+func withTestRuntime<T: Sendable>(_ backend: BackendPreference, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await RingIO.run(backend: backend, body)
+}
+
+/// Runs `body` with a connected loopback TCP pair (the accepted end, the connecting end), closing
+/// both and the listener afterwards.
+func withStreamPair(
+    _ backend: BackendPreference, host: String = "127.0.0.1",
+    _ body: @Sendable (_ server: SocketStream, _ client: SocketStream) async throws -> Void
+) async throws {
+    try await withTestRuntime(backend) {
+        let listener = try await createTCPServer(port: 0, host: host)
+        let port = try #require(listener.port)
+        let client = try await connectTCP(host: host, port: port)
+        let server = try await listener.accept()
+        do {
+            try await body(server, client)
+        } catch {
+            await client.close()
+            await server.close()
+            await listener.close()
+            throw error
+        }
+        await client.close()
+        await server.close()
+        await listener.close()
+    }
+}
+
+/// Waits (yielding, not sleeping) until `condition` holds.
+func eventually(_ condition: () async -> Bool) async {
+    while !(await condition()) { await Task.yield() }
+}
+
+/// The text of a received buffer.
+func text(_ buffer: ByteBuffer) -> String { String(decoding: buffer, as: UTF8.self) }
+
+/// The number of descriptors this process has open.
+func openDescriptorCount() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count - 3  // ".", ".." and the directory's own descriptor
+}
+
+/// Raises the soft descriptor limit to at least `count` (up to the hard limit).
+func raiseDescriptorLimit(to count: UInt) throws {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    if limit.rlim_cur < count {
+        limit.rlim_cur = min(count, limit.rlim_max)
+        try #require(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
+    }
+}
+
+/// `count` bytes of a pattern with a prime period (251), so misplaced or lost bytes show.
+func patternBytes(_ count: Int) -> [UInt8] {
+    var bytes = (0..<251).map { UInt8($0) }
+    while bytes.count < count { bytes.append(contentsOf: bytes) }
+    return Array(bytes.prefix(count))
+}
+
+/// Whether `buffer` holds exactly `bytes` (memcmp: fast in debug builds too).
+func sameBytes(_ buffer: ByteBuffer, _ bytes: [UInt8]) -> Bool {
+    guard buffer.count == bytes.count else { return false }
+    if bytes.isEmpty { return true }
+    return buffer.withUnsafeBytes { received in
+        bytes.withUnsafeBytes { expected in
+            guard let left = received.baseAddress, let right = expected.baseAddress else { return false }
+            return memcmp(left, right, bytes.count) == 0
+        }
+    }
+}
+
+/// Whether IPv6 loopback works on this machine.
+let ipv6LoopbackAvailable: Bool = {
+    let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in6()
+    address.sin6_family = sa_family_t(AF_INET6)
+    address.sin6_addr = in6addr_loopback
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+    }
+}()

@@ -1,0 +1,225 @@
+import RingIO
+import Testing
+
+@Suite struct TCPStreamTests {
+    @Test(arguments: TestBackends.all)
+    func receiveSomeReturnsWhatThePeerSent(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("hello")
+            let atServer = try await server.receiveSome(maxBytes: 100)
+            #expect(text(atServer) == "hello")
+            try await server.sendAll(Array("olleh".utf8))
+            let atClient = try await client.receiveExactly(5)
+            #expect(text(atClient) == "olleh")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func tcpNoDelayIsOnAtBothEnds(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let serverNoDelay = try await server.option(.tcpNoDelay)
+            #expect(serverNoDelay != 0)
+            let clientNoDelay = try await client.option(.tcpNoDelay)
+            #expect(clientNoDelay != 0)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func socketOptionsRoundTrip(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.setOption(.receiveBufferSize, to: 80000)
+            let clientBuffer = try await client.option(.receiveBufferSize)
+            #expect([80000, 160000].contains(clientBuffer))
+            try await server.setOption(.receiveBufferSize, to: 80000)
+            let serverBuffer = try await server.option(.receiveBufferSize)
+            #expect([80000, 160000].contains(serverBuffer))
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func addressesNameBothEnds(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            #expect(client.remoteAddress == server.localAddress)
+            #expect(server.remoteAddress == client.localAddress)
+            #expect(client.remoteAddress.host == "127.0.0.1")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func delimitedReceivesReassembleFragments(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            for fragment in ["bl", "ah", "\r", "\nfoo", "bar\r\n"] {
+                try await client.sendAll(fragment)
+            }
+            try await client.sendEOF()
+            var lines: [String] = []
+            for try await line in server.receiveDelimitedChunks("\r\n", maxChunkSize: 8) {
+                lines.append(text(line))
+            }
+            #expect(lines == ["blah", "foobar"])
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func receiveChunksEndsAtEndOfStream(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("blah")
+            try await client.sendEOF()
+            var received = ""
+            for try await chunk in server.receiveChunks(maxSize: 2) {
+                #expect(chunk.count <= 2)
+                received += text(chunk)
+            }
+            #expect(received == "blah")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func delimitedChunksWithATrailingPartialRecordThrowIncompleteRead(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("one\ntwo")
+            try await client.sendEOF()
+            var lines: [String] = []
+            let error = await #expect(throws: RingIOError.self) {
+                for try await line in server.receiveDelimitedChunks("\n", maxChunkSize: 100) { lines.append(text(line)) }
+            }
+            #expect(lines == ["one"])
+            #expect(error?.code == .incompleteRead)
+            let rest = try await server.receiveSome(maxBytes: 10)
+            #expect(text(rest) == "two")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aLineLongerThanMaxBytesIsDelimiterNotFound(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("blah\n")
+            let error = await #expect(throws: RingIOError.self) { try await server.receiveUntil("\n", maxBytes: 3) }
+            #expect(error?.code == .delimiterNotFound)
+            #expect(error?.description.hasSuffix("first 3 bytes") == true)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func shortSendsOfA64MiBPayloadArriveIntact(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let payload = patternBytes(64 << 20)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.sendAll(payload) }
+                let received = try await server.receiveExactly(payload.count)
+                #expect(sameBytes(received, payload))
+                try await group.waitForAll()
+            }
+            await client.close()
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveExactly(1) }
+            #expect(end?.code == .incompleteRead)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func endOfStreamMidReceiveExactlyKeepsTheBytes(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("bla")
+            await client.close()
+            let error = await #expect(throws: RingIOError.self) { try await server.receiveExactly(5) }
+            #expect(error?.code == .incompleteRead)
+            #expect(error?.partialData.map(text) == "bla")
+            let rest = try await server.receiveSome(maxBytes: 10)
+            #expect(text(rest) == "bla")
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome(maxBytes: 10) }
+            #expect(end?.code == .endOfStream)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func sendEOFHalfClosesAndTheOtherDirectionKeepsWorking(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("request")
+            try await client.sendEOF()
+            let request = try await server.receiveExactly(7)
+            #expect(text(request) == "request")
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome(maxBytes: 10) }
+            #expect(end?.code == .endOfStream)
+            try await server.sendAll("response")
+            let response = try await client.receiveExactly(8)
+            #expect(text(response) == "response")
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aSecondConcurrentReceiverIsBusy(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await server.receiveExactly(1) }
+                await eventually { await server.isReceiving }
+                let error = await #expect(throws: RingIOError.self) { try await server.receiveSome(maxBytes: 1) }
+                #expect(error?.code == .busyResource)
+                try await client.sendAll("x")
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aSecondConcurrentSenderIsBusy(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The peer does not read, so this send fills the socket buffers and waits.
+                group.addTask { try await client.sendAll([UInt8](repeating: 1, count: 32 << 20)) }
+                await eventually { await client.isSending }
+                let error = await #expect(throws: RingIOError.self) { try await client.sendAll("x") }
+                #expect(error?.code == .busyResource)
+                _ = try await server.receiveExactly(32 << 20)
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func closingWakesAWaitingReceiverWithClosedResource(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, _ in
+            try await withThrowingTaskGroup(of: RingIOError.Code?.self) { group in
+                group.addTask {
+                    do {
+                        _ = try await server.receiveSome(maxBytes: 10)
+                        return nil
+                    } catch let error as RingIOError {
+                        return error.code
+                    }
+                }
+                await eventually { await server.isReceiving }
+                await server.close()
+                let code = try await group.next()
+                #expect(code == .closedResource)
+            }
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func operationsAfterCloseThrowClosedResource(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { _, client in
+            await client.close()
+            await client.close()
+            let receive = await #expect(throws: RingIOError.self) { try await client.receiveSome(maxBytes: 1) }
+            #expect(receive?.code == .closedResource)
+            let send = await #expect(throws: RingIOError.self) { try await client.sendAll("x") }
+            #expect(send?.code == .closedResource)
+            let option = await #expect(throws: RingIOError.self) { try await client.option(.tcpNoDelay) }
+            #expect(option?.code == .closedResource)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func sendingToAResetPeerFailsWithConnectionResetAndCountsBytes(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            // Unread data at close (or arriving after it) makes the kernel answer with RST.
+            try await client.sendAll("unread")
+            await server.close()
+            let error = await #expect(throws: RingIOError.self) {
+                while true { try await client.sendAll([UInt8](repeating: 0, count: 1 << 20)) }
+            }
+            #expect(error?.code == .connectionReset)
+            #expect(error?.bytesTransferred != nil)
+        }
+    }
+}
