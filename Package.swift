@@ -16,7 +16,8 @@ let package = Package(
         .executable(name: "ringio", targets: ["ringio"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,10 +26,11 @@ let package = Package(
             pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]
         ),
+        .target(name: "CRingIOSystem"),
         .target(name: "RingIOCore", swiftSettings: strictSettings),
         .target(
             name: "RingIORuntime",
-            dependencies: ["RingIOCore", "CLiburing"],
+            dependencies: ["RingIOCore", "CLiburing", "CRingIOSystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .target(
@@ -41,6 +43,7 @@ let package = Package(
             dependencies: [
                 "RingIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,25 +1,33 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
+import Logging
 public import RingIOCore
 import Synchronization
 
 /// Which backend a ``Runtime`` should use.
 public enum BackendPreference: String, Sendable, CaseIterable {
-    /// io_uring when this machine can run it, else the readiness-based fallback.
+    /// io_uring where this machine can run it, else epoll. Defers to the environment variable
+    /// `RINGIO_BACKEND` (`io_uring`, `epoll` or `auto`) when that is set.
     case automatic = "auto"
     /// io_uring, or fail with `.backendUnavailable` saying why not.
     case ioUring = "io_uring"
+    /// The readiness-based epoll backend.
+    case epoll
 }
 
-/// A set of event loops (one today; one per core later) and the backend they run.
+/// A set of event loops and the backend they run.
 ///
-/// Most programs never create one: ``run(backend:_:)`` in the `RingIO` module makes one for
-/// its body, and functions called outside any runtime use a shared one created on first use.
+/// Most programs never create one: `run(backend:_:)` in the `RingIO` module makes one for its
+/// body, and functions called outside any runtime use ``shared()``, created on first use.
+/// Starting a runtime logs one line (swift-log, label `RingIO`, level info) naming the backend
+/// and why it was chosen.
 public final class Runtime: Sendable {
     /// The backend the loops run.
     public let backend: BackendKind
-    /// Why this backend was chosen and which kernel features it uses.
+    /// Why this backend was chosen and which kernel features it uses, e.g.
+    /// `epoll (chosen automatically because io_uring cannot start: ...)`.
     public let backendDescription: String
     /// The event loops.
     public let loops: [EventLoop]
@@ -29,16 +37,23 @@ public final class Runtime: Sendable {
     /// - Parameters:
     ///   - backend: which backend to use.
     ///   - cpuAffinity: a CPU to pin the loop thread to (benchmarks pin server and load apart).
-    /// - Throws: ``RingIOError`` `.backendUnavailable` when the requested backend cannot start.
-    public init(backend preference: BackendPreference = .automatic, cpuAffinity: Int? = nil) throws(RingIOError) {
-        let loop = try EventLoop.start(name: "RingIO loop 0", kind: .ioUring, cpu: cpuAffinity) { loop throws(RingIOError) in
-            try URingBackend(loop: loop)
-        }
+    /// - Throws: ``RingIOError`` `.backendUnavailable` when an explicitly requested backend
+    ///   cannot start; `.invalidArgument` when `RINGIO_BACKEND` holds an unknown name.
+    public convenience init(backend: BackendPreference = .automatic, cpuAffinity: Int? = nil) throws(RingIOError) {
+        try self.init(backend: backend, cpuAffinity: cpuAffinity, simulatingIOUringFailure: nil)
+    }
+
+    /// Starts a runtime; `simulatingIOUringFailure` makes io_uring start-up fail with that error,
+    /// as on a machine whose seccomp profile denies `io_uring_setup` (for tests).
+    package init(backend preference: BackendPreference, cpuAffinity: Int?, simulatingIOUringFailure: RingIOError?) throws(RingIOError) {
+        let (loop, choice) = try BackendSelector.startLoop(
+            name: "RingIO loop 0", preference: preference, cpu: cpuAffinity, simulatedIOUringFailure: simulatingIOUringFailure)
         self.loops = [loop]
-        self.backend = .ioUring
-        let features = loop.features.isEmpty ? "no optional features" : loop.features.joined(separator: ", ")
-        let reason = preference == .automatic ? "chosen automatically" : "requested"
-        self.backendDescription = "io_uring (\(reason); \(features))"
+        self.backend = choice.kind
+        let features = loop.features.isEmpty ? "" : "; " + loop.features.joined(separator: ", ")
+        self.backendDescription = "\(choice.kind) (\(choice.reason)\(features))"
+        Logger(label: "RingIO").info(
+            "RingIO runtime started", metadata: ["backend": "\(choice.kind)", "reason": "\(choice.reason)", "features": "\(loop.features)"])
     }
 
     /// The loop new connections and listeners are placed on.
@@ -57,7 +72,8 @@ public final class Runtime: Sendable {
 
     private static let sharedRuntime = Mutex<Runtime?>(nil)
 
-    /// The process-wide runtime used when code runs outside any runtime's loop; created on first use.
+    /// The process-wide runtime used when code runs outside any runtime's loop; created on
+    /// first use with the automatic backend choice.
     public static func shared() throws(RingIOError) -> Runtime {
         try sharedRuntime.withLock { (runtime: inout Runtime?) throws(RingIOError) -> Runtime in
             if let runtime { return runtime }

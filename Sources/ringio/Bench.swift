@@ -21,6 +21,7 @@ struct Bench: AsyncParsableCommand {
     @OptionGroup var backendOption: BackendOption
 
     func run() async throws {
+        Console.startLogging(defaultLevel: .warning)
         let connectionCounts = try Self.parseList(connections, name: "--connections")
         let messageSizes = try Self.parseList(sizes, name: "--sizes")
         guard duration > 0 && duration <= 600 else { throw ValidationError("--duration must be in (0, 600] seconds") }

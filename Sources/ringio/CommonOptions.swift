@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Logging
 import RingIO
 
 /// `--backend`, taken by every subcommand.
@@ -28,6 +29,19 @@ struct ListenOptions: ParsableArguments {
 
 /// Output helpers shared by the subcommands.
 enum Console {
+    /// Sends swift-log output (RingIO logs the backend it chose, at level info) to stderr, at the
+    /// level in `RINGIO_LOG_LEVEL` or else `defaultLevel`. Servers show the start-up line by
+    /// default; clients keep stderr for their one error line.
+    static func startLogging(defaultLevel: Logger.Level) {
+        let configured = getenv("RINGIO_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) }
+        let level = configured ?? defaultLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
     /// Prints `line` on stdout and flushes at once (scripts wait for `listening on ...`).
     static func say(_ line: String) {
         print(line)

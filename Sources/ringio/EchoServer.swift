@@ -10,6 +10,7 @@ struct EchoServer: AsyncParsableCommand {
     @OptionGroup var backendOption: BackendOption
 
     func run() async throws {
+        Console.startLogging(defaultLevel: .info)
         let (host, port) = (listen.host, listen.port)
         try await RingIO.run(backend: try backendOption.preference) {
             let server = try await createTCPServer(port: port, host: host)

@@ -15,6 +15,7 @@ struct HelloClient: AsyncParsableCommand {
     @OptionGroup var backendOption: BackendOption
 
     func run() async throws {
+        Console.startLogging(defaultLevel: .warning)
         let (host, port) = (host, port)
         do {
             let answer = try await RingIO.run(backend: try backendOption.preference) {

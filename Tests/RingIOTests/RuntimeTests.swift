@@ -20,10 +20,11 @@ import Testing
         }
     }
 
-    @Test func theRuntimeSaysWhichBackendItRunsAndWhy() throws {
+    @Test func theRuntimeSaysWhichBackendItRunsAndWhy() async throws {
         let runtime = try Runtime(backend: .automatic)
-        #expect(runtime.backend == .ioUring)
-        #expect(runtime.backendDescription.hasPrefix("io_uring"))
+        #expect(runtime.backendDescription.hasPrefix("\(runtime.backend) ("))
+        #expect(runtime.backendDescription.contains("automatically") || runtime.backendDescription.contains("RINGIO_BACKEND"))
+        await runtime.shutdown()
     }
 
     @Test(arguments: TestBackends.all)
@@ -39,5 +40,44 @@ import Testing
         let error = await #expect(throws: RingIOError.self) { try await waiting.value }
         #expect(error?.code == .brokenResource)
         _ = listener
+    }
+}
+
+@Suite struct BackendSelectionTests {
+    /// What io_uring_setup reports under a seccomp profile that denies it.
+    private let denied = RingIOError(.backendUnavailable, "io_uring_setup failed: operation not permitted (EPERM)", errno: 1)
+
+    @Test func automaticSelectionFallsBackToEpollWhenIOUringCannotStart() async throws {
+        let runtime = try Runtime(backend: .automatic, cpuAffinity: nil, simulatingIOUringFailure: denied)
+        #expect(runtime.backend == .epoll)
+        #expect(runtime.backendDescription.contains("io_uring cannot start: io_uring_setup failed: operation not permitted (EPERM)"))
+        let echoed = try await runtime.run {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let client = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
+            let server = try await listener.accept()
+            try await client.sendAll("via epoll")
+            let received = try await server.receiveExactly(9)
+            await client.close()
+            await server.close()
+            await listener.close()
+            return text(received)
+        }
+        #expect(echoed == "via epoll")
+        await runtime.shutdown()
+    }
+
+    @Test func anExplicitIOUringRequestThatCannotStartIsAnError() throws {
+        let error = #expect(throws: RingIOError.self) {
+            _ = try Runtime(backend: .ioUring, cpuAffinity: nil, simulatingIOUringFailure: denied)
+        }
+        #expect(error?.code == .backendUnavailable)
+        #expect(error?.message == "io_uring was requested but cannot start: io_uring_setup failed: operation not permitted (EPERM)")
+    }
+
+    @Test func epollCanBeRequestedExplicitly() async throws {
+        let runtime = try Runtime(backend: .epoll)
+        #expect(runtime.backend == .epoll)
+        #expect(runtime.backendDescription.hasPrefix("epoll (requested"))
+        await runtime.shutdown()
     }
 }

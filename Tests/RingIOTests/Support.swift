@@ -7,7 +7,7 @@ import Testing
 enum TestBackends {
     static let all: [BackendPreference] = {
         var usable: [BackendPreference] = []
-        for candidate in [BackendPreference.ioUring] {
+        for candidate in [BackendPreference.ioUring, .epoll] {
             do {
                 _ = try Runtime(backend: candidate)
                 usable.append(candidate)

@@ -24,10 +24,11 @@ protocol IOBackend: AnyObject {
     /// The features in use, for the start-up log line (e.g. `DEFER_TASKRUN, multishot recv`).
     var features: [String] { get }
 
-    /// A channel that receives and sends on the connected stream socket `fd` (taking ownership of it).
-    func makeStreamChannel(fd: Int32, context: String) -> any StreamChannel
+    /// A channel that receives and sends on the connected stream socket `fd` (taking ownership
+    /// of it once this returns; on a throw the caller still owns and closes `fd`).
+    func makeStreamChannel(fd: Int32, context: String) throws(RingIOError) -> any StreamChannel
     /// A channel that accepts on the listening socket `fd` (taking ownership of it).
-    func makeAcceptChannel(fd: Int32, context: String) -> any AcceptChannel
+    func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel
     /// Connects the non-blocking socket `fd` to `address`; returns 0 or a negated errno.
     func connect(fd: Int32, to address: SocketAddress) async -> Completion
     /// Closes `fd`, which no operation uses any more.

@@ -1,6 +1,7 @@
 #if os(Linux)
 import Dispatch
 import CLiburing
+import CRingIOSystem
 import Glibc
 import RingIOCore
 import Synchronization

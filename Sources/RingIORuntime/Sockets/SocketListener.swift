@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 public import RingIOCore
 
@@ -48,7 +49,13 @@ public final class SocketListener: @unchecked Sendable {
         }
         let local = SocketCalls.localAddress(fd) ?? localAddress
         let remote = SocketCalls.remoteAddress(fd) ?? .unix(path: "")
-        let streamChannel = loop.backend.makeStreamChannel(fd: fd, context: "\(kind) stream \(local) ↔ \(remote)")
+        let streamChannel: any StreamChannel
+        do {
+            streamChannel = try loop.backend.makeStreamChannel(fd: fd, context: "\(kind) stream \(local) ↔ \(remote)")
+        } catch {
+            SocketCalls.closeNow(fd)
+            throw error
+        }
         return SocketStream(loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind)
     }
 

@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 
 /// A socket option that takes an integer: a level and a name, as for `setsockopt(2)`.

@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 import RingIOCore
 
@@ -42,7 +43,13 @@ package enum TCPConnector {
         return try await loop.confine {
             let localAddress = SocketCalls.localAddress(fd) ?? .unix(path: "")
             let remoteAddress = SocketCalls.remoteAddress(fd) ?? addresses[0]
-            let channel = loop.backend.makeStreamChannel(fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)")
+            let channel: any StreamChannel
+            do {
+                channel = try loop.backend.makeStreamChannel(fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)")
+            } catch {
+                SocketCalls.closeNow(fd)
+                throw error
+            }
             return SocketStream(loop: loop, channel: channel, localAddress: localAddress, remoteAddress: remoteAddress, kind: "TCP")
         }
     }

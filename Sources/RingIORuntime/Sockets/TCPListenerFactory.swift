@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 import RingIOCore
 
@@ -49,7 +50,13 @@ package enum TCPListenerFactory {
                 throw error
             }
             let bound = SocketCalls.localAddress(fd) ?? address
-            let channel = loop.backend.makeAcceptChannel(fd: fd, context: "TCP listener \(bound)")
+            let channel: any AcceptChannel
+            do {
+                channel = try loop.backend.makeAcceptChannel(fd: fd, context: "TCP listener \(bound)")
+            } catch {
+                SocketCalls.closeNow(fd)
+                throw error
+            }
             return SocketListener(loop: loop, channel: channel, localAddress: bound, kind: "TCP")
         }
     }

@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 
 /// Starts and identifies the OS threads event loops run on.

@@ -1,5 +1,6 @@
 #if os(Linux)
 import CLiburing
+import CRingIOSystem
 import Glibc
 import RingIOCore
 

@@ -1,0 +1,63 @@
+#if os(Linux)
+import CRingIOSystem
+import Glibc
+import RingIOCore
+
+/// A listening socket on epoll: non-blocking `accept4`, parking on EAGAIN until the next edge.
+/// Loop-confined.
+final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
+    private let backend: EpollBackend
+    private(set) var descriptor: Int32
+    private let context: String
+    private var token = -1
+    private var readable = true
+    private var waiter: OperationID?
+    private var closed = false
+
+    init(backend: EpollBackend, fd: Int32, context: String) throws(RingIOError) {
+        self.backend = backend
+        self.descriptor = fd
+        self.context = context
+        token = try backend.register(fd, self, describing: context)
+    }
+
+    var isAccepting: Bool { waiter != nil }
+
+    func handleReadiness(_ events: UInt32) {
+        readable = true
+        if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
+    }
+
+    func accept() async throws -> Int32 {
+        guard waiter == nil else {
+            throw RingIOError(.busyResource, "accept on \(context): another task is already accepting on this listener")
+        }
+        while true {
+            guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
+            if readable {
+                let fd = ringio_accept4(descriptor, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                if fd >= 0 { return fd }
+                let code = errno
+                if code == EINTR || code == ECONNABORTED { continue }
+                guard code == EAGAIN || code == EWOULDBLOCK else {
+                    throw RingIOError.system(errno: code, "accept on \(context)")
+                }
+                readable = false
+            }
+            let completion = await backend.park { waiter = $0 }
+            waiter = nil
+            if let interruption = completion.interruption { throw interruption.error("accept on \(context)") }
+        }
+    }
+
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        if let waiter { backend.loop.interrupt(waiter, .closed) }
+        let fd = descriptor
+        descriptor = -1
+        backend.deregister(fd, token: token)
+        await backend.close(fd: fd)
+    }
+}
+#endif

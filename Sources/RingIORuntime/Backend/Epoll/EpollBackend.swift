@@ -1,0 +1,195 @@
+#if os(Linux)
+import CRingIOSystem
+import Glibc
+import RingIOCore
+
+/// Something that wants to hear when its descriptor becomes readable or writable.
+protocol ReadinessHandler: AnyObject {
+    /// `events` is the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
+    func handleReadiness(_ events: UInt32)
+}
+
+/// The epoll backend: readiness-based, for machines where io_uring cannot run.
+///
+/// Every socket is non-blocking and registered once, edge-triggered, for input and output.
+/// An operation first tries its system call; on EAGAIN it parks (a table operation without kernel
+/// work) until the descriptor's next edge, then tries again. Deadlines live in a timer heap whose
+/// earliest entry bounds `epoll_wait`. The semantics the socket types see are the io_uring
+/// backend's: same channels, same errors, same cancellation. Loop-confined.
+final class EpollBackend: IOBackend {
+    let kind = BackendKind.epoll
+    let wantsNonBlockingSockets = true
+    let features: [String] = ["edge-triggered epoll"]
+    unowned let loop: EventLoop
+    private let epollFD: Int32
+    private let events: UnsafeMutablePointer<ringio_readiness>
+    private static let eventBatch: Int32 = 256
+    private static let wakeToken: UInt64 = .max
+    private var handlers: [(any ReadinessHandler)?] = []
+    private var freeTokens: [Int] = []
+    private var timers = TimerHeap()
+    private var due: [OperationID] = []
+    private var closed = false
+
+    /// Creates the epoll instance and registers the loop's wake-up eventfd.
+    init(loop: EventLoop) throws(RingIOError) {
+        self.loop = loop
+        epollFD = ringio_epoll_create()
+        guard epollFD >= 0 else { throw RingIOError.system(errno: errno, "epoll_create1") }
+        events = .allocate(capacity: Int(Self.eventBatch))
+        guard ringio_epoll_add(epollFD, loop.wakeFD, UInt32(RINGIO_EPOLLIN), 0, Self.wakeToken) == 0 else {
+            let error = RingIOError.system(errno: errno, "register the wake-up eventfd with epoll")
+            Glibc.close(epollFD)
+            events.deallocate()
+            throw error
+        }
+    }
+
+    // MARK: - Registration
+
+    /// Registers `fd` (edge-triggered, input and output) for `handler`; returns the token to deregister with.
+    func register(_ fd: Int32, _ handler: any ReadinessHandler, describing what: @autoclosure () -> String) throws(RingIOError) -> Int {
+        let token: Int
+        if let reused = freeTokens.popLast() {
+            token = reused
+            handlers[token] = handler
+        } else {
+            token = handlers.count
+            handlers.append(handler)
+        }
+        let interest = UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLOUT | RINGIO_EPOLLRDHUP)
+        guard ringio_epoll_add(epollFD, fd, interest, 1, UInt64(token)) == 0 else {
+            let error = RingIOError.system(errno: errno, "register \(what()) with epoll")
+            handlers[token] = nil
+            freeTokens.append(token)
+            throw error
+        }
+        return token
+    }
+
+    /// Stops watching `fd`.
+    func deregister(_ fd: Int32, token: Int) {
+        _ = ringio_epoll_remove(epollFD, fd)
+        handlers[token] = nil
+        freeTokens.append(token)
+    }
+
+    /// Parks the calling task until `complete` or an interruption; `register` receives the id.
+    func park(_ register: (OperationID) -> Void) async -> Completion {
+        await loop.perform(inKernel: false, register)
+    }
+
+    // MARK: - IOBackend
+
+    func makeStreamChannel(fd: Int32, context: String) throws(RingIOError) -> any StreamChannel {
+        try EpollStreamChannel(backend: self, fd: fd, context: context)
+    }
+
+    func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel {
+        try EpollAcceptChannel(backend: self, fd: fd, context: context)
+    }
+
+    func connect(fd: Int32, to address: SocketAddress) async -> Completion {
+        let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        if result == 0 { return Completion(result: 0, flags: 0, interruption: nil) }
+        let code = errno
+        guard code == EINPROGRESS else { return Completion(result: -code, flags: 0, interruption: nil) }
+        let waiter = ConnectWaiter(loop: loop)
+        let token: Int
+        do {
+            token = try register(fd, waiter, describing: "connecting socket")
+        } catch {
+            return Completion(result: -(error.errno ?? ENOMEM), flags: 0, interruption: nil)
+        }
+        defer { deregister(fd, token: token) }
+        while true {
+            let completion = await park { waiter.id = $0 }
+            waiter.id = nil
+            if completion.interruption != nil { return completion }
+            var socketError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length) == 0 else {
+                return Completion(result: -errno, flags: 0, interruption: nil)
+            }
+            if socketError != 0 { return Completion(result: -socketError, flags: 0, interruption: nil) }
+            if waiter.writable { return Completion(result: 0, flags: 0, interruption: nil) }
+        }
+    }
+
+    func close(fd: Int32) async {
+        // Closing a socket does not block (RingIO sets no SO_LINGER), so it needs no readiness.
+        SocketCalls.closeNow(fd)
+    }
+
+    func processEvents(blocking: Bool) {
+        var timeout: Int32 = 0
+        if blocking {
+            if let earliest = timers.earliest {
+                let remaining = ContinuousClock.now.duration(to: earliest).components
+                let milliseconds = remaining.seconds * 1000 + (remaining.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+                timeout = Int32(clamping: max(milliseconds, 0))
+            } else {
+                timeout = -1
+            }
+        }
+        let count = ringio_epoll_wait(epollFD, events, Self.eventBatch, timeout)
+        if count < 0 && errno != EINTR {
+            preconditionFailure("epoll_wait failed: \(String(cString: strerror(errno)))")
+        }
+        for index in 0..<Int(max(count, 0)) {
+            let event = events[index]
+            let token = event.token
+            if token == Self.wakeToken {
+                var value: UInt64 = 0
+                _ = Glibc.read(loop.wakeFD, &value, 8)
+            } else if Int(token) < handlers.count, let handler = handlers[Int(token)] {
+                handler.handleReadiness(event.events)
+            }
+        }
+        if timers.earliest != nil {
+            timers.popDue(now: .now, into: &due)
+            for id in due {
+                if loop.table.isCurrent(id) && loop.table[id].timerArmed { timers.noteFired() }
+                loop.timerFired(id)
+            }
+            due.removeAll(keepingCapacity: true)
+        }
+    }
+
+    func cancelKernelOperation(_ id: OperationID) {
+        // epoll has no operations in the kernel: every wait is parked and `interrupt` ends it.
+    }
+
+    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant) {
+        timers.insert(id, deadline: deadline)
+    }
+
+    func disarmTimer(_ id: OperationID) {
+        let table = loop.table
+        timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(epollFD)
+        events.deallocate()
+    }
+}
+
+/// Waits for a non-blocking connect to finish (the socket turns writable or reports an error).
+private final class ConnectWaiter: ReadinessHandler {
+    unowned let loop: EventLoop
+    var id: OperationID?
+    var writable = false
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func handleReadiness(_ events: UInt32) {
+        if events & (UInt32(RINGIO_EPOLLOUT) | UInt32(RINGIO_EPOLLERR) | UInt32(RINGIO_EPOLLHUP)) != 0 {
+            writable = true
+            if let id { loop.complete(id, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        }
+    }
+}
+#endif

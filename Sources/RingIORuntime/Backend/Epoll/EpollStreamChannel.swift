@@ -1,0 +1,145 @@
+#if os(Linux)
+import CRingIOSystem
+import Glibc
+import RingIOCore
+
+/// A connected stream socket on epoll: non-blocking `recv`/`send`, parking on EAGAIN until the
+/// next edge. Receives go straight into the returned buffer's memory; sends go straight from the
+/// caller's memory (no staging copy: the system call is synchronous). Loop-confined.
+final class EpollStreamChannel: StreamChannel, ReadinessHandler {
+    private let backend: EpollBackend
+    private(set) var descriptor: Int32
+    private let context: String
+    private var token = -1
+    private var readable = true
+    private var writable = true
+    /// 0 after end of stream, an errno after a receive error.
+    private var terminal: Int32?
+    private var receiver: OperationID?
+    private var sender: OperationID?
+    private(set) var isSending = false
+    private var closed = false
+    /// Memory from a receive that found nothing, kept for the next one.
+    private var spare: ByteStorage?
+
+    init(backend: EpollBackend, fd: Int32, context: String) throws(RingIOError) {
+        self.backend = backend
+        self.descriptor = fd
+        self.context = context
+        token = try backend.register(fd, self, describing: context)
+    }
+
+    func handleReadiness(_ events: UInt32) {
+        if events & (UInt32(RINGIO_EPOLLIN) | UInt32(RINGIO_EPOLLRDHUP) | UInt32(RINGIO_EPOLLHUP) | UInt32(RINGIO_EPOLLERR)) != 0 {
+            readable = true
+            if let receiver { backend.loop.complete(receiver, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        }
+        if events & (UInt32(RINGIO_EPOLLOUT) | UInt32(RINGIO_EPOLLHUP) | UInt32(RINGIO_EPOLLERR)) != 0 {
+            writable = true
+            if let sender { backend.loop.complete(sender, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        }
+    }
+
+    // MARK: Receiving
+
+    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+        while true {
+            guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
+            if let terminal {
+                if terminal == 0 { return nil }
+                throw RingIOError.system(errno: terminal, "receive on \(context)")
+            }
+            if readable {
+                let capacity = min(maxBytes, 65536)
+                let storage = spare.flatMap { $0.capacity >= capacity ? $0 : nil } ?? ByteStorage(capacity: capacity)
+                spare = nil
+                let count = recv(descriptor, storage.base, capacity, 0)
+                if count > 0 { return ByteBuffer(storage: storage, lower: 0, upper: count) }
+                spare = storage
+                if count == 0 {
+                    terminal = 0
+                    return nil
+                }
+                let code = errno
+                if code == EINTR { continue }
+                guard code == EAGAIN || code == EWOULDBLOCK else {
+                    terminal = code
+                    throw RingIOError.system(errno: code, "receive on \(context)")
+                }
+                readable = false
+            }
+            let completion = await backend.park { receiver = $0 }
+            receiver = nil
+            if let interruption = completion.interruption { throw interruption.error("receive on \(context)") }
+        }
+    }
+
+    // MARK: Sending
+
+    func send(_ buffer: ByteBuffer) async throws {
+        try await send(bytes: buffer)
+    }
+
+    func send(_ bytes: some Collection<UInt8>) async throws {
+        if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
+            try await send(bytes: Array(bytes))
+        } else {
+            try await send(bytes: bytes)
+        }
+    }
+
+    /// Sends contiguous `bytes`, re-entering their storage after every wait (nothing is pinned
+    /// across a suspension, so nothing is copied).
+    private func send(bytes: some Collection<UInt8>) async throws {
+        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
+        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
+        isSending = true
+        defer { isSending = false }
+        let total = bytes.count
+        var sent = 0
+        while sent < total {
+            if writable {
+                let fd = descriptor
+                let offset = sent
+                let result = bytes.withContiguousStorageIfAvailable { pointer -> Int in
+                    guard let base = pointer.baseAddress else { return 0 }
+                    return Glibc.send(fd, base + offset, total - offset, Int32(MSG_NOSIGNAL))
+                } ?? 0
+                if result > 0 {
+                    sent += result
+                    continue
+                }
+                let code = errno
+                if result < 0 && code == EINTR { continue }
+                if result == 0 || (code != EAGAIN && code != EWOULDBLOCK) {
+                    throw RingIOError.system(errno: result == 0 ? EPIPE : code, "send on \(context)", bytesTransferred: sent)
+                }
+                writable = false
+            }
+            guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
+            let completion = await backend.park { sender = $0 }
+            sender = nil
+            if let interruption = completion.interruption {
+                throw interruption.error("send on \(context)", bytesTransferred: sent)
+            }
+        }
+    }
+
+    func sendEOF() throws {
+        guard !closed else { throw RingIOError(.closedResource, "sendEOF on \(context): the stream is closed") }
+        try SocketCalls.shutdownWrite(descriptor, describing: context)
+    }
+
+    // MARK: Closing
+
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        for id in [receiver, sender].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
+        let fd = descriptor
+        descriptor = -1
+        backend.deregister(fd, token: token)
+        await backend.close(fd: fd)
+    }
+}
+#endif
