@@ -55,38 +55,50 @@ enum EchoBenchmark {
     private static func generateLoad(
         port: Int, connections: Int, messageSize: Int, duration: Duration
     ) async throws -> (Int, Double, [Int64]) {
-        var streams: [SocketStream] = []
+        var opened: [SocketStream] = []
         for _ in 0..<connections {
-            streams.append(try await connectTCP(host: "127.0.0.1", port: port))
+            opened.append(try await connectTCP(host: "127.0.0.1", port: port))
         }
+        let streams = opened
         let message = ByteBuffer([UInt8](repeating: UInt8(ascii: "x"), count: messageSize))
         let clock = ContinuousClock()
         let start = clock.now
         let end = start + duration
-        // Bound every wait: a stalled server ends the run with `.timedOut` instead of hanging.
-        let all = try await withTimeout(duration + .seconds(30)) {
-            try await withThrowingTaskGroup(of: [Int64].self) { group in
-                for stream in streams {
-                    group.addTask {
-                        var samples: [Int64] = []
-                        samples.reserveCapacity(1 << 16)
-                        while clock.now < end {
-                            let sent = clock.now
-                            try await stream.sendAll(message)
-                            _ = try await stream.receiveExactly(messageSize)
-                            let elapsed = sent.duration(to: clock.now).components
-                            samples.append(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
-                        }
-                        return samples
-                    }
-                }
-                var merged: [Int64] = []
-                for try await samples in group { merged.append(contentsOf: samples) }
-                return merged
+        let all = try await withThrowingTaskGroup(of: [Int64]?.self) { group in
+            // The watchdog bounds the run without a timer per operation: if the server stalls,
+            // closing the streams ends every waiting receive with `.closedResource`.
+            group.addTask {
+                try? await Task.sleep(until: end + .seconds(30), clock: clock)
+                if !Task.isCancelled { for stream in streams { await stream.close() } }
+                return nil
             }
+            for stream in streams {
+                group.addTask {
+                    var samples: [Int64] = []
+                    samples.reserveCapacity(1 << 16)
+                    while clock.now < end {
+                        let sent = clock.now
+                        try await stream.sendAll(message)
+                        _ = try await stream.receiveExactly(messageSize)
+                        let elapsed = sent.duration(to: clock.now).components
+                        samples.append(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+                    }
+                    return samples
+                }
+            }
+            var merged: [Int64] = []
+            var finished = 0
+            while finished < streams.count, let samples = try await group.next() {
+                if let samples {
+                    merged.append(contentsOf: samples)
+                    finished += 1
+                }
+            }
+            group.cancelAll()
+            return merged
         }
-        let seconds = Double(start.duration(to: clock.now).components.attoseconds) / 1e18
-            + Double(start.duration(to: clock.now).components.seconds)
+        let elapsed = start.duration(to: clock.now).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         for stream in streams { await stream.close() }
         return (all.count, seconds, all.sorted())
     }
@@ -95,13 +107,18 @@ enum EchoBenchmark {
 /// The benchmark's table.
 enum BenchReport {
     static let header = pad("backend", 9) + pad("conns", 7) + pad("size", 8) + pad("msgs/s", 12) + pad("MB/s", 10)
-        + pad("p50 µs", 10) + pad("p99 µs", 10) + "p99.9 µs"
+        + pad("p50 µs", 10) + pad("p99 µs", 10) + pad("p99.9 µs", 10) + "io_uring/epoll"
 
-    static func row(_ r: EchoResult) -> String {
-        pad(r.backend.rawValue, 9) + pad("\(r.connections)", 7) + pad("\(r.messageSize) B", 8)
+    /// One row; `comparison` (the epoll result of the same configuration) adds the ratio column.
+    static func row(_ r: EchoResult, comparedWith comparison: EchoResult? = nil) -> String {
+        var line = pad(r.backend.rawValue, 9) + pad("\(r.connections)", 7) + pad("\(r.messageSize) B", 8)
             + pad("\(Int(r.messagesPerSecond.rounded()))", 12) + pad(String(format2: r.megabytesPerSecond), 10)
             + pad(String(format2: r.percentile(0.5)), 10) + pad(String(format2: r.percentile(0.99)), 10)
-            + String(format2: r.percentile(0.999))
+            + pad(String(format2: r.percentile(0.999)), 10)
+        if let other = comparison, other.messagesPerSecond > 0, other.percentile(0.99) > 0 {
+            line += "msgs/s \(String(format2: r.messagesPerSecond / other.messagesPerSecond))×, p99 \(String(format2: r.percentile(0.99) / other.percentile(0.99)))×"
+        }
+        return line
     }
 
     static func pad(_ text: String, _ width: Int) -> String {
