@@ -13,6 +13,7 @@ package final class BufferedReceiver {
     package private(set) var bufferedCount = 0
     /// Whether a task is inside a receive call right now.
     package private(set) var receiving = false
+    private var closed = false
     /// Names the stream in error messages, e.g. `TCP stream [::1]:8080`.
     package var context: String
 
@@ -104,7 +105,18 @@ package final class BufferedReceiver {
 
     // MARK: - Buffer management
 
+    /// Drops the buffered bytes; every later receive throws `.closedResource`.
+    package func close() {
+        closed = true
+        chunks.removeAll()
+        head = 0
+        bufferedCount = 0
+    }
+
     private func enter(_ operation: String) throws {
+        guard !closed else {
+            throw RingIOError(.closedResource, "\(operation) on \(context): the stream is closed")
+        }
         guard !receiving else {
             throw RingIOError(.busyResource, "\(operation) on \(context): another task is already receiving from this stream")
         }

@@ -6,7 +6,8 @@ enum Deadline {
 }
 
 /// Runs `body` with a deadline: every RingIO operation inside it (receive, send, accept,
-/// connect, name resolution) that is still waiting when `duration` has passed fails with
+/// connect; not name resolution, which `getaddrinfo` cannot interrupt) that is still waiting
+/// when `duration` has passed fails with
 /// ``RingIOError/Code/timedOut``. Nested timeouts keep the earliest deadline; child tasks inherit it.
 ///
 /// ```swift

@@ -29,7 +29,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private(set) var isStopping = false
 
     // MARK: Written once during start-up
-    private var thread = pthread_t()
     /// The eventfd other threads write to wake the loop.
     let wakeFD: Int32
     /// The kind of backend the loop runs.
@@ -47,6 +46,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var joinHandle: pthread_t?
     }
     private let inbox = Mutex(Inbox())
+
+    deinit {
+        // Closed here, not when the thread exits: another thread may still be writing to it in
+        // `wakeUp()`, and it holds a reference to this loop while it does.
+        _ = Glibc.close(wakeFD)
+    }
 
     private init(kind: BackendKind, wakeFD: Int32) {
         self.backendKind = kind
@@ -85,7 +90,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Whether the caller runs on this loop's thread.
     @inline(__always)
-    public var inLoop: Bool { LoopThread.isCurrent(thread) }
+    public var inLoop: Bool { CurrentLoop.get() === self }
 
     /// The loop whose thread the caller is on, if any.
     public static var current: EventLoop? { CurrentLoop.get() }
@@ -121,10 +126,32 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Runs `body` on this loop: directly when already on it, else with the loop as the task's
     /// executor preference for the duration of `body`.
+    ///
+    /// - Throws: `.brokenResource` when the loop has shut down (its sockets cannot be used).
     @inline(__always)
     func confine<T>(_ body: () async throws -> T) async throws -> T {
         if inLoop { return try await body() }
-        return try await withTaskExecutorPreference(self) { try await body() }
+        return try await withTaskExecutorPreference(self) {
+            // After the loop exits, jobs sent to it run elsewhere: refuse rather than touch its state.
+            guard inLoop else { throw RingIOError(.brokenResource, "the event loop has shut down") }
+            return try await body()
+        }
+    }
+
+    // MARK: - Descriptors the loop owns
+
+    /// Descriptors of open channels; closed at shutdown if their owners never closed them.
+    private var openDescriptors: Set<Int32> = []
+
+    /// Records that a channel on this loop owns `fd` (loop thread only).
+    func adopt(_ fd: Int32) { openDescriptors.insert(fd) }
+
+    /// Records that `fd` was closed by its channel (loop thread only).
+    func release(_ fd: Int32) { openDescriptors.remove(fd) }
+
+    private func closeForgottenDescriptors() {
+        for fd in openDescriptors { SocketCalls.closeNow(fd) }
+        openDescriptors.removeAll()
     }
 
     private func wakeUp() {
@@ -167,8 +194,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return completion
     }
 
-    /// Starts a multishot operation whose completions go to `handler`; returns its id.
-    func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID {
+    /// Starts a multishot operation whose completions go to `handler`; returns its id, or `nil`
+    /// when the loop is stopping (nothing would cancel it).
+    func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID? {
+        if isStopping { return nil }
         let id = table.allocateMultishot(handler)
         start(id)
         return id
@@ -228,7 +257,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private func threadMain(
         makeBackend: (EventLoop) throws(RingIOError) -> any IOBackend, ready: DispatchSemaphore, failure: StartupFailure
     ) {
-        thread = pthread_self()
         CurrentLoop.set(self)
         do {
             let backend = try makeBackend(self)
@@ -241,9 +269,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
         ready.signal()
         runTurns()
+        closeForgottenDescriptors()
         backend.close()
         backendStorage = nil
-        _ = Glibc.close(wakeFD)
+        CurrentLoop.clear()
         let waiters = inbox.withLock { inbox -> [CheckedContinuation<Void, Never>] in
             inbox.exited = true
             let waiters = inbox.exitWaiters
@@ -351,6 +380,10 @@ enum CurrentLoop {
 
     static func set(_ loop: EventLoop) {
         _ = pthread_setspecific(key, Unmanaged.passUnretained(loop).toOpaque())
+    }
+
+    static func clear() {
+        _ = pthread_setspecific(key, nil)
     }
 
     static func get() -> EventLoop? {

@@ -39,7 +39,12 @@ import Testing
         await runtime.shutdown()
         let error = await #expect(throws: RingIOError.self) { try await waiting.value }
         #expect(error?.code == .brokenResource)
-        _ = listener
+        let afterwards = await #expect(throws: RingIOError.self) { try await client.sendAll("late") }
+        #expect(afterwards?.code == .brokenResource)
+        let acceptAfterwards = await #expect(throws: RingIOError.self) { try await listener.accept() }
+        #expect(acceptAfterwards?.code == .brokenResource)
+        await client.close()
+        await listener.close()
     }
 }
 

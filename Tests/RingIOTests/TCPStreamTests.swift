@@ -196,6 +196,27 @@ import Testing
     }
 
     @Test(arguments: TestBackends.all)
+    func closingDropsBufferedBytesAndLaterReceivesFail(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("line\nleftover")
+            let line = try await server.receiveUntil("\n", maxBytes: 100)
+            #expect(text(line) == "line")
+            await server.close()
+            let error = await #expect(throws: RingIOError.self) { try await server.receiveSome(maxBytes: 100) }
+            #expect(error?.code == .closedResource)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func closingInsideAnExpiredDeadlineStillClosesTheSocket(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await withDeadline(.now - .seconds(1)) { await client.close() }
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome(maxBytes: 10) }
+            #expect(end?.code == .endOfStream)
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
     func operationsAfterCloseThrowClosedResource(backend: BackendPreference) async throws {
         try await withStreamPair(backend) { _, client in
             await client.close()

@@ -29,7 +29,8 @@ protocol IOBackend: AnyObject {
     func makeStreamChannel(fd: Int32, context: String) throws(RingIOError) -> any StreamChannel
     /// A channel that accepts on the listening socket `fd` (taking ownership of it).
     func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel
-    /// Connects the non-blocking socket `fd` to `address`; returns 0 or a negated errno.
+    /// Connects socket `fd` (created as ``wantsNonBlockingSockets`` says) to `address`; the
+    /// completion's result is 0 or a negated errno.
     func connect(fd: Int32, to address: SocketAddress) async -> Completion
     /// Closes `fd`, which no operation uses any more.
     func close(fd: Int32) async
@@ -64,7 +65,8 @@ protocol StreamChannel: ByteChunkSource {
 
 /// The backend side of a listening socket.
 protocol AcceptChannel: AnyObject {
-    /// Waits for the next connection and returns its descriptor (non-blocking, close-on-exec).
+    /// Waits for the next connection and returns its descriptor (close-on-exec; non-blocking
+    /// when the backend wants non-blocking sockets).
     func accept() async throws -> Int32
     /// Closes the listener; a task waiting in `accept` gets `.closedResource`.
     func close() async

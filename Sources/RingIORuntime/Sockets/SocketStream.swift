@@ -74,7 +74,10 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Closes the stream. Tasks waiting in a receive or send get `.closedResource`; later calls
     /// get `.closedResource` too. Closing twice does nothing.
     public func close() async {
-        _ = try? await loop.confine { await channel.close() }
+        _ = try? await loop.confine {
+            receiver.close()
+            await channel.close()
+        }
     }
 
     /// The bytes received but not yet returned by a receive (a copy when they span chunks).

@@ -100,6 +100,8 @@ package enum TCPConnector {
                         return .connected(index, try await attempt(address, local: local, loop: loop))
                     } catch let error as RingIOError {
                         return .failed(index, error)
+                    } catch {
+                        return .failed(index, RingIOError(.connectFailed, "connect to \(address): cancelled"))
                     }
                 }
                 if started < addresses.count {
@@ -114,8 +116,9 @@ package enum TCPConnector {
                 switch outcome {
                 case .connected(_, let fd):
                     group.cancelAll()
-                    while let late = try? await group.next() {
-                        if case .connected(_, let extra) = late { SocketCalls.closeNow(extra) }
+                    // Attempts that connected anyway (they raced the cancellation) are closed.
+                    while !group.isEmpty {
+                        if case .connected(_, let extra)? = try? await group.next() { SocketCalls.closeNow(extra) }
                     }
                     return fd
                 case .failed(let index, let error):

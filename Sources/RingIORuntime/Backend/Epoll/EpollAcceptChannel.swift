@@ -19,6 +19,7 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         self.descriptor = fd
         self.context = context
         token = try backend.register(fd, self, describing: context)
+        backend.loop.adopt(fd)
     }
 
     var isAccepting: Bool { waiter != nil }
@@ -57,6 +58,7 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)
+        backend.loop.release(fd)
         await backend.close(fd: fd)
     }
 }

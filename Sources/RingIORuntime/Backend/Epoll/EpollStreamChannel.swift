@@ -27,6 +27,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         self.descriptor = fd
         self.context = context
         token = try backend.register(fd, self, describing: context)
+        backend.loop.adopt(fd)
     }
 
     func handleReadiness(_ events: UInt32) {
@@ -139,6 +140,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)
+        backend.loop.release(fd)
         await backend.close(fd: fd)
     }
 }

@@ -26,6 +26,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         self.backend = backend
         self.descriptor = fd
         self.context = context
+        backend.loop.adopt(fd)
     }
 
     var isAccepting: Bool { waiter != nil || singleAccept != nil }
@@ -43,6 +44,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             }
             if !backend.multishotAccept { return try await acceptOnce() }
             if multishot == nil { arm() }
+            if multishot == nil { return try await acceptOnce() }
             let completion = await backend.loop.perform(inKernel: false) { waiter = $0 }
             waiter = nil
             if let interruption = completion.interruption { throw interruption.error("accept on \(context)") }
@@ -58,16 +60,20 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
 
     private func acceptOnce() async throws -> Int32 {
         let fd = descriptor
-        let completion = await backend.perform({ sqe in
-            io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-        }, register: { singleAccept = $0 })
-        singleAccept = nil
-        if let interruption = completion.interruption {
-            if completion.result >= 0 { SocketCalls.closeNow(completion.result) }
-            throw interruption.error("accept on \(context)")
+        while true {
+            let completion = await backend.perform({ sqe in
+                io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            }, register: { singleAccept = $0 })
+            singleAccept = nil
+            if let interruption = completion.interruption {
+                if completion.result >= 0 { SocketCalls.closeNow(completion.result) }
+                throw interruption.error("accept on \(context)")
+            }
+            // A client that gave up before being accepted is not the listener's failure.
+            if completion.result == -ECONNABORTED { continue }
+            if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "accept on \(context)") }
+            return completion.result
         }
-        if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "accept on \(context)") }
-        return completion.result
     }
 
     func handleCompletion(result: Int32, flags: UInt32, more: Bool) {
@@ -94,6 +100,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         accepted.removeAll()
         let fd = descriptor
         descriptor = -1
+        backend.loop.release(fd)
         await backend.close(fd: fd)
     }
 }

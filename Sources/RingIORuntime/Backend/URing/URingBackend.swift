@@ -55,14 +55,17 @@ final class URingBackend: IOBackend {
 
         var enabled: [String] = []
         var result: Int32 = -EINVAL
+        // Newest first; each older kernel rejects an unknown flag with EINVAL and gets the next.
+        let submitAll = UInt32(IORING_SETUP_SUBMIT_ALL)
         let attempts: [(UInt32, String)] = [
-            (ringio_setup_single_issuer() | ringio_setup_defer_taskrun(), "SINGLE_ISSUER+DEFER_TASKRUN"),
-            (ringio_setup_coop_taskrun(), "COOP_TASKRUN"),
+            (ringio_setup_single_issuer() | ringio_setup_defer_taskrun() | submitAll, "SINGLE_ISSUER+DEFER_TASKRUN"),
+            (ringio_setup_coop_taskrun() | submitAll, "COOP_TASKRUN"),
+            (submitAll, ""),
             (0, ""),
         ]
         for (flags, name) in attempts {
             var params = io_uring_params()
-            params.flags = UInt32(IORING_SETUP_CQSIZE) | UInt32(IORING_SETUP_SUBMIT_ALL) | flags
+            params.flags = UInt32(IORING_SETUP_CQSIZE) | flags
             params.cq_entries = cqEntries
             result = io_uring_queue_init_params(entries, ring, &params)
             if result == 0 {
@@ -91,8 +94,9 @@ final class URingBackend: IOBackend {
         let version = Self.kernelVersion()
         multishotAccept = version >= (5, 19)
         if multishotAccept { enabled.append("multishot accept") }
-        receiveBuffers = version >= (5, 19) ? URingBufferRing(ring: ring, group: 0) : nil
-        multishotReceive = receiveBuffers != nil && version >= (6, 0)
+        // Provided buffers serve multishot recv only, so the ring is registered only with it.
+        receiveBuffers = version >= (6, 0) ? URingBufferRing(ring: ring, group: 0) : nil
+        multishotReceive = receiveBuffers != nil
         if multishotReceive { enabled.append("multishot recv + provided buffer ring") }
         features = enabled
         armWakeRead()
@@ -147,7 +151,7 @@ final class URingBackend: IOBackend {
     }
 
     /// Submits a multishot SQE prepared by `prepare`; its CQEs go to `handler`.
-    func startMultishot(_ handler: any CompletionHandler, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> OperationID {
+    func startMultishot(_ handler: any CompletionHandler, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> OperationID? {
         loop.startMultishot(handler) { id in
             let sqe = nextSQE()
             prepare(sqe)
@@ -258,8 +262,9 @@ final class URingBackend: IOBackend {
 
     func close(fd: Int32) async {
         let completion = await perform { io_uring_prep_close($0, fd) }
-        if completion.interruption != nil && completion.result == -ECANCELED {
-            // The close never reached the kernel (loop stopping, task cancelled): close directly.
+        if completion.interruption != nil && completion.result < 0 {
+            // The close never ran in the kernel (deadline passed, task cancelled, loop stopping):
+            // a descriptor must be closed whatever the caller's state, so close it directly.
             SocketCalls.closeNow(fd)
         }
     }

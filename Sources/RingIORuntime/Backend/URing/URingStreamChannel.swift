@@ -35,6 +35,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         self.backend = backend
         self.descriptor = fd
         self.context = context
+        backend.loop.adopt(fd)
     }
 
     // MARK: Receiving
@@ -201,6 +202,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         arrivedHead = 0
         let fd = descriptor
         descriptor = -1
+        backend.loop.release(fd)
         await backend.close(fd: fd)
     }
 }
