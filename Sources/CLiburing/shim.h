@@ -3,8 +3,24 @@
 #ifndef RINGIO_CLIBURING_SHIM_H
 #define RINGIO_CLIBURING_SHIM_H
 
-#include <liburing.h>
+// liburing.h defines _GNU_SOURCE and _XOPEN_SOURCE before it includes the C library's headers.
+// Inside this module that would give those headers (fd_set, ...) other definitions than Swift's
+// Glibc module has, and the compiler rejects the mismatch. Including them here first, with the
+// default feature macros, keeps one definition; liburing.h's own includes are then no-ops.
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <liburing.h>
 
 /// Makes a recv SQE pick its buffer from provided-buffer group `group` (IOSQE_BUFFER_SELECT;
 /// buf_group sits in an anonymous union Swift cannot name).
