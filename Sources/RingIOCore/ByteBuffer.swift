@@ -14,7 +14,9 @@ public struct ByteBuffer: Sendable {
 
     @usableFromInline
     package init(storage: ByteStorage, lower: Int, upper: Int) {
-        precondition(0 <= lower && lower <= upper && upper <= storage.capacity, "ByteBuffer bounds \(lower)..<\(upper) outside storage of \(storage.capacity) bytes")
+        precondition(
+            0 <= lower && lower <= upper && upper <= storage.capacity,
+            "ByteBuffer bounds \(lower)..<\(upper) outside storage of \(storage.capacity) bytes")
         self.storage = storage
         self.lower = lower
         self.upper = upper
@@ -77,7 +79,8 @@ extension ByteBuffer: RandomAccessCollection {
     /// A slice that shares this buffer's storage; its indices start again at zero.
     @inlinable
     public subscript(bounds: Range<Int>) -> ByteBuffer {
-        precondition(bounds.lowerBound >= 0 && bounds.upperBound <= upper - lower, "ByteBuffer slice \(bounds) out of range 0..<\(upper - lower)")
+        precondition(
+            bounds.lowerBound >= 0 && bounds.upperBound <= upper - lower, "ByteBuffer slice \(bounds) out of range 0..<\(upper - lower)")
         return ByteBuffer(storage: storage, lower: lower + bounds.lowerBound, upper: lower + bounds.upperBound)
     }
 

@@ -55,7 +55,8 @@ struct Bench: AsyncParsableCommand {
                     for preference in backends {
                         step += 1
                         Console.complain(
-                            "[\(step)/\(total)] \(preference.rawValue), \(count) connections × \(size) B, round \(round)/\(rounds), \(String(format2: duration)) s ...")
+                            "[\(step)/\(total)] \(preference.rawValue), \(count) connections × \(size) B, round \(round)/\(rounds), \(String(format2: duration)) s ..."
+                        )
                         let result = try await EchoBenchmark.measure(
                             backend: preference, connections: count, messageSize: size,
                             duration: .milliseconds(Int(duration * 1000)), pinned: cpus >= 2)

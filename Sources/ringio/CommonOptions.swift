@@ -11,7 +11,8 @@ struct BackendOption: ParsableArguments {
     var preference: BackendPreference {
         get throws {
             guard let preference = BackendPreference(rawValue: backend) else {
-                throw ValidationError("unknown backend \"\(backend)\"; use one of \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown backend \"\(backend)\"; use one of \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return preference
         }

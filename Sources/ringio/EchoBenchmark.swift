@@ -106,17 +106,20 @@ enum EchoBenchmark {
 
 /// The benchmark's table.
 enum BenchReport {
-    static let header = pad("backend", 9) + pad("conns", 7) + pad("size", 8) + pad("msgs/s", 12) + pad("MB/s", 10)
+    static let header =
+        pad("backend", 9) + pad("conns", 7) + pad("size", 8) + pad("msgs/s", 12) + pad("MB/s", 10)
         + pad("p50 µs", 10) + pad("p99 µs", 10) + pad("p99.9 µs", 10) + "io_uring/epoll"
 
     /// One row; `comparison` (the epoll result of the same configuration) adds the ratio column.
     static func row(_ r: EchoResult, comparedWith comparison: EchoResult? = nil) -> String {
-        var line = pad(r.backend.rawValue, 9) + pad("\(r.connections)", 7) + pad("\(r.messageSize) B", 8)
+        var line =
+            pad(r.backend.rawValue, 9) + pad("\(r.connections)", 7) + pad("\(r.messageSize) B", 8)
             + pad("\(Int(r.messagesPerSecond.rounded()))", 12) + pad(String(format2: r.megabytesPerSecond), 10)
             + pad(String(format2: r.percentile(0.5)), 10) + pad(String(format2: r.percentile(0.99)), 10)
             + pad(String(format2: r.percentile(0.999)), 10)
         if let other = comparison, other.messagesPerSecond > 0, other.percentile(0.99) > 0 {
-            line += "msgs/s \(String(format2: r.messagesPerSecond / other.messagesPerSecond))×, p99 \(String(format2: r.percentile(0.99) / other.percentile(0.99)))×"
+            line +=
+                "msgs/s \(String(format2: r.messagesPerSecond / other.messagesPerSecond))×, p99 \(String(format2: r.percentile(0.99) / other.percentile(0.99)))×"
         }
         return line
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RingIOCore
 
 /// A chunk source that returns scripted chunks, then end of stream.

@@ -1,5 +1,5 @@
-import Testing
 import RingIOCore
+import Testing
 
 @Suite struct SocketAddressTests {
     @Test func ipv4FormatsAsDottedQuadWithPort() {
@@ -16,8 +16,10 @@ import RingIOCore
         ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], "::ffff:127.0.0.1"),
     ])
     func ipv6FollowsRFC5952(bytes: [UInt8], expected: String) {
-        let tuple = (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                     bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15])
+        let tuple = (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        )
         let address = SocketAddress.ipv6(tuple, port: 443, scopeID: 0)
         #expect(address.host == expected)
         #expect(address.description == "[\(expected)]:443")

@@ -1,5 +1,6 @@
 import RingIO
 import Testing
+
 @testable import RingIORuntime
 
 @Suite struct ConnectTests {

@@ -30,7 +30,8 @@ enum BackendSelector {
         if preference == .automatic, let value = environmentValue() {
             guard let fromEnvironment = BackendPreference(rawValue: value) else {
                 throw RingIOError(
-                    .invalidArgument, "RINGIO_BACKEND is \"\(value)\"; use one of \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", "))")
+                    .invalidArgument,
+                    "RINGIO_BACKEND is \"\(value)\"; use one of \(BackendPreference.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             preference = fromEnvironment
             source = "requested by RINGIO_BACKEND=\(value)"
@@ -38,7 +39,9 @@ enum BackendSelector {
         switch preference {
         case .ioUring:
             do {
-                return (try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure), Choice(kind: .ioUring, reason: source))
+                return (
+                    try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure), Choice(kind: .ioUring, reason: source)
+                )
             } catch {
                 throw RingIOError(.backendUnavailable, "io_uring was \(source) but cannot start: \(error.message)", errno: error.errno)
             }
@@ -46,10 +49,17 @@ enum BackendSelector {
             return (try startEpoll(name: name, cpu: cpu), Choice(kind: .epoll, reason: source))
         case .automatic:
             do {
-                return (try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure), Choice(kind: .ioUring, reason: "chosen automatically: io_uring starts and supports every operation RingIO needs"))
+                return (
+                    try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure),
+                    Choice(kind: .ioUring, reason: "chosen automatically: io_uring starts and supports every operation RingIO needs")
+                )
             } catch let error where error.code == .backendUnavailable {
                 let loop = try startEpoll(name: name, cpu: cpu)
-                return (loop, Choice(kind: .epoll, reason: "chosen automatically because io_uring cannot start: \(error.message)\(disabledNote(error))"))
+                return (
+                    loop,
+                    Choice(
+                        kind: .epoll, reason: "chosen automatically because io_uring cannot start: \(error.message)\(disabledNote(error))")
+                )
             }
         }
     }

@@ -41,7 +41,8 @@ public final class SocketListener: @unchecked Sendable {
         if case .unix = localAddress {
         } else {
             do {
-                try SocketCalls.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, describing: "accepted socket on \(localAddress)")
+                try SocketCalls.setOption(
+                    fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, describing: "accepted socket on \(localAddress)")
             } catch {
                 SocketCalls.closeNow(fd)
                 throw error

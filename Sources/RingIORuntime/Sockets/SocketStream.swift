@@ -92,7 +92,8 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` `.closedResource` after `close()`, or the kernel's error.
     public func setOption(_ option: SocketOption, to value: Int32) async throws {
         try await loop.confine {
-            try SocketCalls.setOption(try openDescriptor(), level: option.level, name: option.name, value: value, describing: receiver.context)
+            try SocketCalls.setOption(
+                try openDescriptor(), level: option.level, name: option.name, value: value, describing: receiver.context)
         }
     }
 

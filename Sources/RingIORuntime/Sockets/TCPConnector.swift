@@ -36,7 +36,8 @@ package enum TCPConnector {
                 local = .ipv6((0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), port: bindPort, scopeID: 0)
             }
             if addresses.isEmpty {
-                throw RingIOError(.invalidArgument, "connectTCP to \(target): no address of \(host) has the family of localHost \(bindHost)")
+                throw RingIOError(
+                    .invalidArgument, "connectTCP to \(target): no address of \(host) has the family of localHost \(bindHost)")
             }
         }
         let fd = try await race(addresses, local: local, target: target, loop: loop, delay: happyEyeballsDelay)

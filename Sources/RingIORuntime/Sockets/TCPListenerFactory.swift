@@ -40,9 +40,16 @@ package enum TCPListenerFactory {
                 family: address.family, type: Int32(SOCK_STREAM.rawValue), nonBlocking: loop.backend.wantsNonBlockingSockets,
                 describing: "TCP listener on \(address)")
             do {
-                if reuseAddress { try SocketCalls.setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, describing: "TCP listener on \(address)") }
-                if reusePort { try SocketCalls.setOption(fd, level: SOL_SOCKET, name: SO_REUSEPORT, value: 1, describing: "TCP listener on \(address)") }
-                if let v6Only { try SocketCalls.setOption(fd, level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: v6Only, describing: "TCP listener on \(address)") }
+                if reuseAddress {
+                    try SocketCalls.setOption(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1, describing: "TCP listener on \(address)")
+                }
+                if reusePort {
+                    try SocketCalls.setOption(fd, level: SOL_SOCKET, name: SO_REUSEPORT, value: 1, describing: "TCP listener on \(address)")
+                }
+                if let v6Only {
+                    try SocketCalls.setOption(
+                        fd, level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: v6Only, describing: "TCP listener on \(address)")
+                }
                 try SocketCalls.bind(fd, to: address)
                 try SocketCalls.listen(fd, backlog: Int32(clamping: min(backlog, 65535)), describing: address)
             } catch {

@@ -15,12 +15,14 @@ enum LoopThread {
         // The retained box is released by the new thread; it is the only owner from then on.
         let context = Unmanaged.passRetained(Start(body)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
-            start.body()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                guard let argument else { return nil }
+                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
+                start.body()
+                return nil
+            }, context)
         precondition(result == 0, "pthread_create failed with error \(result)")
         return thread
     }

@@ -9,13 +9,17 @@ import RingIOCore
 enum SocketCalls {
     /// Creates a close-on-exec socket, non-blocking if the backend wants that (epoll does;
     /// io_uring does not: it waits inside the kernel).
-    static func socket(family: Int32, type: Int32, nonBlocking: Bool, describing what: @autoclosure () -> String) throws(RingIOError) -> Int32 {
+    static func socket(family: Int32, type: Int32, nonBlocking: Bool, describing what: @autoclosure () -> String) throws(RingIOError)
+        -> Int32
+    {
         let flags = (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0) | Int32(SOCK_CLOEXEC.rawValue)
         return try Syscall.run("create socket for \(what())") { Glibc.socket(family, type | flags, 0) }
     }
 
     /// Sets an integer socket option.
-    static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32, describing what: @autoclosure () -> String) throws(RingIOError) {
+    static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32, describing what: @autoclosure () -> String)
+        throws(RingIOError)
+    {
         var value = value
         try Syscall.run("setsockopt(\(level), \(name)) on \(what())") {
             setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))

@@ -26,7 +26,8 @@ extension RingIOError {
     /// An error for a failed system call or kernel operation: `<what>: <reason> (<ERRNO>)`.
     static func system(errno code: Int32, _ what: String, bytesTransferred: Int? = nil) -> RingIOError {
         let reason = String(cString: strerror(code)).lowercased()
-        return RingIOError(Self.code(forErrno: code), "\(what): \(reason) (\(errnoName(code)))", errno: code, bytesTransferred: bytesTransferred)
+        return RingIOError(
+            Self.code(forErrno: code), "\(what): \(reason) (\(errnoName(code)))", errno: code, bytesTransferred: bytesTransferred)
     }
 
     /// The switchable code for an errno.

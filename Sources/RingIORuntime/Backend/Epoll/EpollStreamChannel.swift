@@ -102,10 +102,11 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
             if writable {
                 let fd = descriptor
                 let offset = sent
-                let result = bytes.withContiguousStorageIfAvailable { pointer -> Int in
-                    guard let base = pointer.baseAddress else { return 0 }
-                    return Glibc.send(fd, base + offset, total - offset, Int32(MSG_NOSIGNAL))
-                } ?? 0
+                let result =
+                    bytes.withContiguousStorageIfAvailable { pointer -> Int in
+                        guard let base = pointer.baseAddress else { return 0 }
+                        return Glibc.send(fd, base + offset, total - offset, Int32(MSG_NOSIGNAL))
+                    } ?? 0
                 if result > 0 {
                     sent += result
                     continue

@@ -61,9 +61,10 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
     private func acceptOnce() async throws -> Int32 {
         let fd = descriptor
         while true {
-            let completion = await backend.perform({ sqe in
-                io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
-            }, register: { singleAccept = $0 })
+            let completion = await backend.perform(
+                { sqe in
+                    io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+                }, register: { singleAccept = $0 })
             singleAccept = nil
             if let interruption = completion.interruption {
                 if completion.result >= 0 { SocketCalls.closeNow(completion.result) }

@@ -167,9 +167,10 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         let fd = descriptor
         while sent < count {
             let offset = sent
-            let completion = await backend.perform({ sqe in
-                io_uring_prep_send(sqe, fd, base + offset, count - offset, Int32(MSG_NOSIGNAL))
-            }, register: { sendOperation = $0 })
+            let completion = await backend.perform(
+                { sqe in
+                    io_uring_prep_send(sqe, fd, base + offset, count - offset, Int32(MSG_NOSIGNAL))
+                }, register: { sendOperation = $0 })
             sendOperation = nil
             if completion.result > 0 { sent += Int(completion.result) }
             if let interruption = completion.interruption {
@@ -179,7 +180,8 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                 throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: alreadySent + sent)
             }
             if completion.result == 0 {
-                throw RingIOError(.connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: alreadySent + sent)
+                throw RingIOError(
+                    .connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: alreadySent + sent)
             }
         }
     }
