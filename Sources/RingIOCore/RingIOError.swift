@@ -44,6 +44,9 @@ public struct RingIOError: Error, Sendable, CustomStringConvertible {
         public static let addressInUse = Code("address in use")
         /// An argument was invalid (for example a negative byte count or an unparsable address).
         public static let invalidArgument = Code("invalid argument")
+        /// A datagram was larger than the receive allowed; see ``RingIOError/partialData`` for the
+        /// part that was kept and ``RingIOError/bytesTransferred`` for the datagram's full size.
+        public static let messageTruncated = Code("message truncated")
         /// The requested backend cannot run on this machine.
         public static let backendUnavailable = Code("backend unavailable")
         /// Any other operating-system error; see ``RingIOError/errno``.

@@ -107,3 +107,19 @@ let ipv6LoopbackAvailable: Bool = {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
     }
 }()
+
+/// A new empty directory under /tmp, for socket files.
+func temporaryDirectory() throws -> String {
+    var template = Array("/tmp/ringio-test-XXXXXX".utf8CString)
+    let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
+        let base = try #require(buffer.baseAddress)
+        let result = try #require(mkdtemp(base))
+        return String(cString: result)
+    }
+    return path
+}
+
+/// A Linux abstract socket name no other test uses.
+func uniqueAbstractName() -> String {
+    "@ringio-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+}

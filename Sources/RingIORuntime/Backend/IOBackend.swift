@@ -26,7 +26,12 @@ protocol IOBackend: AnyObject {
 
     /// A channel that receives and sends on the connected stream socket `fd` (taking ownership
     /// of it once this returns; on a throw the caller still owns and closes `fd`).
-    func makeStreamChannel(fd: Int32, context: String) throws(RingIOError) -> any StreamChannel
+    ///
+    /// - Parameter passesDescriptors: receive with recvmsg and keep SCM_RIGHTS descriptors (UNIX
+    ///   sockets); such a channel never uses multishot recv, whose plain recv would drop them.
+    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel
+    /// A channel that receives and sends datagrams on the UDP socket `fd` (taking ownership of it).
+    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel
     /// A channel that accepts on the listening socket `fd` (taking ownership of it).
     func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel
     /// Connects socket `fd` (created as ``wantsNonBlockingSockets`` says) to `address`; the
@@ -53,6 +58,12 @@ protocol StreamChannel: ByteChunkSource {
     func send(_ bytes: some Collection<UInt8>) async throws
     /// Sends every byte of `buffer` (without copying where the backend can).
     func send(_ buffer: ByteBuffer) async throws
+    /// Sends every byte of `bytes`, with `descriptors` attached to the first ones (SCM_RIGHTS).
+    ///
+    /// - Throws: `.invalidArgument` on a channel made without descriptor passing or for empty `bytes`.
+    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws
+    /// Removes and returns up to `max` of the descriptors received so far (the caller owns them).
+    func takeReceivedDescriptors(max: Int) -> [Int32]
     /// Half-closes the sending direction.
     func sendEOF() throws
     /// Closes the socket; waiting tasks get `.closedResource`.
@@ -61,6 +72,23 @@ protocol StreamChannel: ByteChunkSource {
     var descriptor: Int32 { get }
     /// Whether a send is in progress.
     var isSending: Bool { get }
+}
+
+/// The backend side of a UDP socket.
+protocol DatagramChannel: AnyObject {
+    /// Receives one datagram into at most `maxBytes` bytes.
+    ///
+    /// - Returns: the bytes kept, the sender, and the datagram's full length (more than
+    ///   `maxBytes` when it was truncated).
+    func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int)
+    /// Sends one datagram to `address` (`nil`: the connected target).
+    func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws
+    /// Closes the socket; waiting tasks get `.closedResource`.
+    func close() async
+    /// The socket descriptor, or -1 once closed.
+    var descriptor: Int32 { get }
+    /// Whether a task is waiting in `receive`.
+    var isReceiving: Bool { get }
 }
 
 /// The backend side of a listening socket.

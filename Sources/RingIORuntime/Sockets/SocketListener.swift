@@ -16,11 +16,15 @@ public final class SocketListener: @unchecked Sendable {
     /// The address the listener is bound to (with the real port when you asked for port 0).
     public let localAddress: SocketAddress
 
-    init(loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String) {
+    /// For a UNIX listener bound to a file: the socket file to remove on close, if it is still ours.
+    private let socketFile: UNIXSocketFile?
+
+    init(loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String, socketFile: UNIXSocketFile? = nil) {
         self.loop = loop
         self.channel = channel
         self.localAddress = localAddress
         self.kind = kind
+        self.socketFile = socketFile
     }
 
     /// The bound port (`nil` for a UNIX listener).
@@ -38,8 +42,9 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     private func makeStream(_ fd: Int32) throws -> SocketStream {
-        if case .unix = localAddress {
-        } else {
+        var isUNIX = false
+        if case .unix = localAddress { isUNIX = true }
+        if !isUNIX {
             do {
                 try SocketCalls.setOption(
                     fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, describing: "accepted socket on \(localAddress)")
@@ -52,7 +57,9 @@ public final class SocketListener: @unchecked Sendable {
         let remote = SocketCalls.remoteAddress(fd) ?? .unix(path: "")
         let streamChannel: any StreamChannel
         do {
-            streamChannel = try loop.backend.makeStreamChannel(fd: fd, context: "\(kind) stream \(local) ↔ \(remote)")
+            streamChannel = try loop.backend.makeStreamChannel(
+                fd: fd, context: "\(kind) stream \(local) ↔ \(remote.description.isEmpty ? "(unnamed)" : remote.description)",
+                passesDescriptors: isUNIX)
         } catch {
             SocketCalls.closeNow(fd)
             throw error
@@ -74,7 +81,10 @@ public final class SocketListener: @unchecked Sendable {
     /// Stops listening. A task waiting in `accept` gets `.closedResource` (and
     /// `acceptConnections()` ends). Closing twice does nothing.
     public func close() async {
-        _ = try? await loop.confine { await channel.close() }
+        _ = try? await loop.confine {
+            await channel.close()
+            socketFile?.removeIfUnchanged()
+        }
     }
 }
 

@@ -104,6 +104,52 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         }
     }
 
+    // MARK: UNIX streams
+
+    /// Sends `bytes` with `descriptors` attached (SCM_RIGHTS): the peer receives duplicates of
+    /// them with ``receiveDescriptors(maxBytes:maxDescriptors:)``. The caller keeps its own
+    /// descriptors open (close them when you no longer need them).
+    ///
+    /// - Parameters:
+    ///   - bytes: at least one byte (descriptors travel with data); all of it is sent.
+    ///   - descriptors: at most 64 open descriptors.
+    /// - Throws: ``RingIOError`` `.invalidArgument` on a TCP stream, for empty `bytes` or more
+    ///   than 64 descriptors; the errors of ``sendAll(_:)-(some Collection<UInt8>)``.
+    public func sendAll(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+        try await loop.confine { try await channel.send(bytes, descriptors: descriptors) }
+    }
+
+    /// Sends the UTF-8 encoding of `string` with `descriptors` attached; see ``sendAll(_:descriptors:)-(some Collection<UInt8>,_)``.
+    public func sendAll(_ string: String, descriptors: [Int32]) async throws {
+        try await sendAll(string.utf8, descriptors: descriptors)
+    }
+
+    /// Receives like ``receiveSome(maxBytes:)`` and also returns the descriptors that arrived
+    /// with these or earlier bytes (UNIX streams; at most `maxDescriptors`, the rest stay queued).
+    /// You own the returned descriptors and must close them; descriptors never taken are closed
+    /// with the stream.
+    ///
+    /// - Throws: as ``receiveSome(maxBytes:)``.
+    public func receiveDescriptors(maxBytes: Int = 65536, maxDescriptors: Int = 16) async throws -> (ByteBuffer, [Int32]) {
+        try await loop.confine {
+            let bytes = try await receiver.receiveSome(maxBytes: maxBytes, from: channel)
+            return (bytes, channel.takeReceivedDescriptors(max: maxDescriptors))
+        }
+    }
+
+    /// The connected peer's process, user and group ids (`SO_PEERCRED`), as the kernel recorded
+    /// them when the connection was made. UNIX streams only.
+    ///
+    /// - Throws: ``RingIOError`` `.invalidArgument` on a TCP stream; `.closedResource` after `close()`.
+    public var peerCredentials: PeerCredentials {
+        get async throws {
+            guard case .unix = localAddress else {
+                throw RingIOError(.invalidArgument, "peerCredentials on \(receiver.context): only UNIX streams have peer credentials")
+            }
+            return try await loop.confine { try PeerCredentials(of: try openDescriptor(), describing: receiver.context) }
+        }
+    }
+
     /// Whether a task is inside a receive on this stream (tests use it to order tasks without sleeping).
     package var isReceiving: Bool {
         get async { (try? await loop.confine { receiver.receiving }) ?? false }

@@ -46,7 +46,8 @@ package enum TCPConnector {
             let remoteAddress = SocketCalls.remoteAddress(fd) ?? addresses[0]
             let channel: any StreamChannel
             do {
-                channel = try loop.backend.makeStreamChannel(fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)")
+                channel = try loop.backend.makeStreamChannel(
+                    fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)", passesDescriptors: false)
             } catch {
                 SocketCalls.closeNow(fd)
                 throw error

@@ -67,6 +67,10 @@ extension RingIOError {
         case ENOSYS: return "ENOSYS"
         case ECANCELED: return "ECANCELED"
         case ENOENT: return "ENOENT"
+        case EMSGSIZE: return "EMSGSIZE"
+        case EDESTADDRREQ: return "EDESTADDRREQ"
+        case ENOTCONN: return "ENOTCONN"
+        case ENAMETOOLONG: return "ENAMETOOLONG"
         default: return "errno \(code)"
         }
     }

@@ -81,8 +81,12 @@ final class EpollBackend: IOBackend {
 
     // MARK: - IOBackend
 
-    func makeStreamChannel(fd: Int32, context: String) throws(RingIOError) -> any StreamChannel {
-        try EpollStreamChannel(backend: self, fd: fd, context: context)
+    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel {
+        try EpollStreamChannel(backend: self, fd: fd, context: context, passesDescriptors: passesDescriptors)
+    }
+
+    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel {
+        try EpollDatagramChannel(backend: self, fd: fd, context: context)
     }
 
     func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel {
@@ -90,10 +94,34 @@ final class EpollBackend: IOBackend {
     }
 
     func connect(fd: Int32, to address: SocketAddress) async -> Completion {
-        let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
-        if result == 0 { return Completion(result: 0, flags: 0, interruption: nil) }
-        let code = errno
-        guard code == EINPROGRESS else { return Completion(result: -code, flags: 0, interruption: nil) }
+        var backoff = Duration.milliseconds(1)
+        while true {
+            let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+            if result == 0 { return Completion(result: 0, flags: 0, interruption: nil) }
+            let code = errno
+            switch code {
+            case EINPROGRESS:
+                return await finishConnect(fd)
+            case EAGAIN:
+                // A UNIX listener's backlog is full; readiness does not report when it drains,
+                // so retry after a short, growing pause (bounded by the caller's deadline).
+                if let deadline = Deadline.current, deadline <= .now {
+                    return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
+                }
+                do {
+                    try await Task.sleep(for: backoff)
+                } catch {
+                    return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled)
+                }
+                backoff = min(backoff * 2, .milliseconds(50))
+            default:
+                return Completion(result: -code, flags: 0, interruption: nil)
+            }
+        }
+    }
+
+    /// Waits for an in-progress connect to finish and reads its outcome (SO_ERROR).
+    private func finishConnect(_ fd: Int32) async -> Completion {
         let waiter = ConnectWaiter(loop: loop)
         let token: Int
         do {

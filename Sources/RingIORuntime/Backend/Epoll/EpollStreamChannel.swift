@@ -5,7 +5,9 @@ import RingIOCore
 
 /// A connected stream socket on epoll: non-blocking `recv`/`send`, parking on EAGAIN until the
 /// next edge. Receives go straight into the returned buffer's memory; sends go straight from the
-/// caller's memory (no staging copy: the system call is synchronous). Loop-confined.
+/// caller's memory (no staging copy: the system call is synchronous). With descriptor passing
+/// (UNIX sockets) receives use recvmsg and queue SCM_RIGHTS descriptors, and a send with
+/// descriptors uses sendmsg until its first byte is out. Loop-confined.
 final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     private let backend: EpollBackend
     private(set) var descriptor: Int32
@@ -21,21 +23,26 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     private var closed = false
     /// Memory from a receive that found nothing, kept for the next one.
     private var spare: ByteStorage?
+    private let receiveMessage: MessageBuffer?
+    private let sendMessage: MessageBuffer?
+    private var receivedDescriptors = DescriptorQueue()
 
-    init(backend: EpollBackend, fd: Int32, context: String) throws(RingIOError) {
+    init(backend: EpollBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
         self.backend = backend
         self.descriptor = fd
         self.context = context
+        receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
+        sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         token = try backend.register(fd, self, describing: context)
         backend.loop.adopt(fd)
     }
 
     func handleReadiness(_ events: UInt32) {
-        if events & (UInt32(RINGIO_EPOLLIN) | UInt32(RINGIO_EPOLLRDHUP) | UInt32(RINGIO_EPOLLHUP) | UInt32(RINGIO_EPOLLERR)) != 0 {
+        if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             readable = true
             if let receiver { backend.loop.complete(receiver, with: Completion(result: 0, flags: 0, interruption: nil)) }
         }
-        if events & (UInt32(RINGIO_EPOLLOUT) | UInt32(RINGIO_EPOLLHUP) | UInt32(RINGIO_EPOLLERR)) != 0 {
+        if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             writable = true
             if let sender { backend.loop.complete(sender, with: Completion(result: 0, flags: 0, interruption: nil)) }
         }
@@ -54,7 +61,14 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
                 let capacity = min(maxBytes, 65536)
                 let storage = spare.flatMap { $0.capacity >= capacity ? $0 : nil } ?? ByteStorage(capacity: capacity)
                 spare = nil
-                let count = recv(descriptor, storage.base, capacity, 0)
+                let count: Int
+                if let message = receiveMessage {
+                    message.prepareReceive(into: storage.base, length: capacity)
+                    count = message.receive(on: descriptor, flags: Int32(RINGIO_MSG_CMSG_CLOEXEC))
+                    if count > 0 { receivedDescriptors.append(message.receivedDescriptors()) }
+                } else {
+                    count = recv(descriptor, storage.base, capacity, 0)
+                }
                 if count > 0 { return ByteBuffer(storage: storage, lower: 0, upper: count) }
                 spare = storage
                 if count == 0 {
@@ -75,40 +89,72 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         }
     }
 
+    func takeReceivedDescriptors(max: Int) -> [Int32] {
+        receivedDescriptors.take(max: max)
+    }
+
     // MARK: Sending
 
     func send(_ buffer: ByteBuffer) async throws {
-        try await send(bytes: buffer)
+        try await send(contiguous: buffer, descriptors: [])
     }
 
     func send(_ bytes: some Collection<UInt8>) async throws {
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
-            try await send(bytes: Array(bytes))
+            try await send(contiguous: Array(bytes), descriptors: [])
         } else {
-            try await send(bytes: bytes)
+            try await send(contiguous: bytes, descriptors: [])
         }
     }
 
-    /// Sends contiguous `bytes`, re-entering their storage after every wait (nothing is pinned
-    /// across a suspension, so nothing is copied).
-    private func send(bytes: some Collection<UInt8>) async throws {
+    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+        guard sendMessage != nil else {
+            throw RingIOError(.invalidArgument, "send with descriptors on \(context): only UNIX streams pass descriptors")
+        }
+        guard !bytes.isEmpty else {
+            throw RingIOError(.invalidArgument, "send with descriptors on \(context): descriptors travel with at least one byte")
+        }
+        if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
+            try await send(contiguous: Array(bytes), descriptors: descriptors)
+        } else {
+            try await send(contiguous: bytes, descriptors: descriptors)
+        }
+    }
+
+    /// Sends contiguous `bytes` (with `descriptors` on the first bytes out), re-entering their
+    /// storage after every wait: nothing is pinned across a suspension, so nothing is copied.
+    private func send(contiguous bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
         guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
         guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
         isSending = true
         defer { isSending = false }
         let total = bytes.count
         var sent = 0
+        var pendingDescriptors = descriptors
         while sent < total {
             if writable {
                 let fd = descriptor
                 let offset = sent
+                let message = sendMessage
+                var failure: (any Error)?
                 let result =
                     bytes.withContiguousStorageIfAvailable { pointer -> Int in
                         guard let base = pointer.baseAddress else { return 0 }
-                        return Glibc.send(fd, base + offset, total - offset, Int32(MSG_NOSIGNAL))
+                        guard !pendingDescriptors.isEmpty, let message else {
+                            return Glibc.send(fd, base + offset, total - offset, Int32(MSG_NOSIGNAL))
+                        }
+                        do {
+                            try message.prepareSend(from: base + offset, length: total - offset, to: nil, descriptors: pendingDescriptors)
+                        } catch {
+                            failure = error
+                            return 0
+                        }
+                        return message.send(on: fd, flags: Int32(RINGIO_MSG_NOSIGNAL))
                     } ?? 0
+                if let failure { throw failure }
                 if result > 0 {
                     sent += result
+                    pendingDescriptors = []
                     continue
                 }
                 let code = errno
@@ -138,6 +184,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         guard !closed else { return }
         closed = true
         for id in [receiver, sender].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
+        receivedDescriptors.closeAll()
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)

@@ -242,8 +242,12 @@ final class URingBackend: IOBackend {
 
     // MARK: - Sockets
 
-    func makeStreamChannel(fd: Int32, context: String) -> any StreamChannel {
-        URingStreamChannel(backend: self, fd: fd, context: context)
+    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel {
+        try URingStreamChannel(backend: self, fd: fd, context: context, passesDescriptors: passesDescriptors)
+    }
+
+    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel {
+        try URingDatagramChannel(backend: self, fd: fd, context: context)
     }
 
     func makeAcceptChannel(fd: Int32, context: String) -> any AcceptChannel {

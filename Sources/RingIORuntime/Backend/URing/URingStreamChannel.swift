@@ -14,6 +14,10 @@ import RingIOCore
 /// Sending: `ByteBuffer`s are sent straight from their storage; other bytes are copied into
 /// staging blocks of 64 KiB. Short sends are resubmitted until every byte is sent.
 ///
+/// With descriptor passing (UNIX sockets) every receive is a one-shot IORING_OP_RECVMSG with
+/// room for SCM_RIGHTS, and descriptors that arrive are queued until taken; multishot recv is
+/// never armed, because its plain recv would make the kernel drop them.
+///
 /// Loop-confined.
 final class URingStreamChannel: StreamChannel, CompletionHandler {
     private let backend: URingBackend
@@ -30,11 +34,17 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     private var sendOperation: OperationID?
     private(set) var isSending = false
     private var closed = false
+    /// recvmsg/sendmsg headers, present when the channel passes descriptors.
+    private let receiveMessage: MessageBuffer?
+    private let sendMessage: MessageBuffer?
+    private var receivedDescriptors = DescriptorQueue()
 
-    init(backend: URingBackend, fd: Int32, context: String) {
+    init(backend: URingBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
         self.backend = backend
         self.descriptor = fd
         self.context = context
+        receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
+        sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         backend.loop.adopt(fd)
     }
 
@@ -48,7 +58,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                 if terminal == 0 { return nil }
                 throw RingIOError.system(errno: terminal, "receive on \(context)")
             }
-            if multishot == nil && backend.multishotReceive && !useOneShotOnce {
+            if multishot == nil && backend.multishotReceive && !useOneShotOnce && receiveMessage == nil {
                 armMultishot()
             }
             if multishot == nil {
@@ -90,8 +100,22 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         let capacity = min(maxBytes, 65536)
         let storage = ByteStorage(capacity: capacity)
         let fd = descriptor
-        let completion = await backend.perform({ io_uring_prep_recv($0, fd, storage.base, capacity, 0) }, register: { oneShotReceive = $0 })
+        let message = receiveMessage
+        let completion = await backend.perform(
+            { sqe in
+                if let message {
+                    message.prepareReceive(into: storage.base, length: capacity)
+                    let header = message.header.assumingMemoryBound(to: msghdr.self)
+                    io_uring_prep_recvmsg(sqe, fd, header, UInt32(RINGIO_MSG_CMSG_CLOEXEC))
+                } else {
+                    io_uring_prep_recv(sqe, fd, storage.base, capacity, 0)
+                }
+            }, register: { oneShotReceive = $0 })
         oneShotReceive = nil
+        if let message, completion.result > 0 {
+            receivedDescriptors.append(message.receivedDescriptors())
+            if closed { receivedDescriptors.closeAll() }
+        }
         if completion.result > 0 {
             let chunk = ByteBuffer(storage: storage, lower: 0, upper: Int(completion.result))
             if let interruption = completion.interruption {
@@ -142,17 +166,57 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         defer { isSending = false }
         let block = backend.sendStaging.acquire()
         defer { backend.sendStaging.release(block) }
-        var total = 0
-        var index = bytes.startIndex
+        try await sendStaged(bytes, from: bytes.startIndex, through: block, alreadySent: 0)
+    }
+
+    /// Copies `bytes[start...]` into `block` one block at a time and sends each copy fully.
+    private func sendStaged<Bytes: Collection<UInt8>>(
+        _ bytes: Bytes, from start: Bytes.Index, through block: UnsafeMutableRawPointer, alreadySent: Int
+    ) async throws {
+        var total = alreadySent
+        var index = start
         while index != bytes.endIndex {
             let end = bytes.index(index, offsetBy: URingSendStaging.blockSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
-            let target = UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize)
-            target.copyBytes(from: bytes[index..<end])
+            UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize).copyBytes(from: bytes[index..<end])
             let count = bytes.distance(from: index, to: end)
             try await sendFully(block, count: count, alreadySent: total)
             total += count
             index = end
         }
+    }
+
+    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+        guard let message = sendMessage else {
+            throw RingIOError(.invalidArgument, "send with descriptors on \(context): only UNIX streams pass descriptors")
+        }
+        guard !bytes.isEmpty else {
+            throw RingIOError(.invalidArgument, "send with descriptors on \(context): descriptors travel with at least one byte")
+        }
+        try beginSend()
+        defer { isSending = false }
+        let block = backend.sendStaging.acquire()
+        defer { backend.sendStaging.release(block) }
+        // The descriptors ride on the first block, sent with sendmsg; the rest follows as usual.
+        let firstEnd = bytes.index(bytes.startIndex, offsetBy: URingSendStaging.blockSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
+        let first = bytes[bytes.startIndex..<firstEnd]
+        UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize).copyBytes(from: first)
+        let count = first.count
+        try message.prepareSend(from: block, length: count, to: nil, descriptors: descriptors)
+        let fd = descriptor
+        let completion = await backend.perform(
+            { sqe in
+                io_uring_prep_sendmsg(sqe, fd, message.header.assumingMemoryBound(to: msghdr.self), UInt32(RINGIO_MSG_NOSIGNAL))
+            }, register: { sendOperation = $0 })
+        sendOperation = nil
+        let sent = max(Int(completion.result), 0)
+        if let interruption = completion.interruption { throw interruption.error("send on \(context)", bytesTransferred: sent) }
+        if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: 0) }
+        if sent < count { try await sendFully(block + sent, count: count - sent, alreadySent: sent) }
+        try await sendStaged(bytes, from: firstEnd, through: block, alreadySent: count)
+    }
+
+    func takeReceivedDescriptors(max: Int) -> [Int32] {
+        receivedDescriptors.take(max: max)
     }
 
     private func beginSend() throws {
@@ -202,6 +266,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         }
         arrived.removeAll()
         arrivedHead = 0
+        receivedDescriptors.closeAll()
         let fd = descriptor
         descriptor = -1
         backend.loop.release(fd)
