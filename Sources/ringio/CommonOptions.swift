@@ -19,13 +19,26 @@ struct BackendOption: ParsableArguments {
     }
 }
 
-/// `--host` and `--port`, taken by every server subcommand.
+/// `--host`, `--port` and `--unix`, taken by the stream server subcommands.
 struct ListenOptions: ParsableArguments {
     @Option(help: "The address to listen on (default: every interface, IPv6 and IPv4).")
     var host: String?
 
     @Option(help: "The port to listen on; 0 picks a free port.")
     var port: Int = 0
+
+    @Option(help: "Listen on this UNIX socket path (or @name for an abstract name) instead of TCP.")
+    var unix: String?
+
+    func validate() throws {
+        if unix != nil && host != nil { throw ValidationError("--unix and --host exclude each other") }
+    }
+
+    /// Creates the listener these options describe.
+    func makeListener() async throws -> SocketListener {
+        if let unix { return try await createUNIXServer(path: unix) }
+        return try await createTCPServer(port: port, host: host)
+    }
 }
 
 /// Output helpers shared by the subcommands.
@@ -55,8 +68,24 @@ enum Console {
         _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
     }
 
-    /// The `listening on HOST:PORT` line.
+    /// The `listening on HOST:PORT` (or `listening on PATH`) line.
     static func listening(_ listener: SocketListener) {
         say("listening on \(listener.localAddress)")
+    }
+}
+
+/// The accept loop every stream server shares: one task per client, until the listener closes
+/// (for example on SIGINT or SIGTERM); then the handlers still running are cancelled.
+enum StreamServer {
+    static func serve(_ listener: SocketListener, _ handle: @escaping @Sendable (SocketStream) async -> Void) async throws {
+        let signals = TerminationSignals { await listener.close() }
+        defer { signals.cancel() }
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await client in listener.acceptConnections() {
+                group.addTask { await handle(client) }
+            }
+            group.cancelAll()
+
+        }
     }
 }

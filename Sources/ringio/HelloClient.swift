@@ -10,16 +10,28 @@ struct HelloClient: AsyncParsableCommand {
     var host: String = "localhost"
 
     @Option(help: "The server's port.")
-    var port: Int
+    var port: Int?
+
+    @Option(help: "Connect to this UNIX socket path (or @name) instead of TCP.")
+    var unix: String?
+
+    func validate() throws {
+        if unix == nil && port == nil { throw ValidationError("give --port (TCP) or --unix PATH") }
+    }
 
     @OptionGroup var backendOption: BackendOption
 
     func run() async throws {
         Console.startLogging(defaultLevel: .warning)
-        let (host, port) = (host, port)
+        let (host, port, unix) = (host, port ?? 0, unix)
         do {
             let answer = try await RingIO.run(backend: try backendOption.preference) {
-                let client = try await connectTCP(host: host, port: port)
+                let client: SocketStream
+                if let unix {
+                    client = try await connectUNIX(path: unix)
+                } else {
+                    client = try await connectTCP(host: host, port: port)
+                }
                 return try await client.closeAfter { client in
                     try await client.sendAll("Client\n")
                     return String(decoding: try await client.receiveUntil("\n", maxBytes: 1024), as: UTF8.self)

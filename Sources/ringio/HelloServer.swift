@@ -11,15 +11,11 @@ struct HelloServer: AsyncParsableCommand {
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
-        let (host, port) = (listen.host, listen.port)
+        let listen = listen
         try await RingIO.run(backend: try backendOption.preference) {
-            let server = try await createTCPServer(port: port, host: host)
+            let server = try await listen.makeListener()
             Console.listening(server)
-            try await withThrowingDiscardingTaskGroup { group in
-                for try await client in server.acceptConnections() {
-                    group.addTask { await Self.serve(client) }
-                }
-            }
+            try await StreamServer.serve(server) { await Self.serve($0) }
         }
     }
 

@@ -1,3 +1,4 @@
+import Glibc
 import RingIO
 import Testing
 
@@ -71,6 +72,49 @@ func describeConnect(host: String, port: Int) async -> String {
     }
 }
 
+// MARK: Guide: Working with UNIX sockets
+
+func helloUNIXClient(path: String) async throws -> String {
+    try await RingIO.run {
+        let client = try await connectUNIX(path: path)
+        return try await client.closeAfter { client in
+            try await client.sendAll("Client\n")
+            let response = try await client.receiveUntil("\n", maxBytes: 1024)
+            return String(decoding: response, as: UTF8.self)
+        }
+    }
+}
+
+func helloUNIXServer(path: String) async throws {
+    try await RingIO.run {
+        let server = try await createUNIXServer(path: path)
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await client in server.acceptConnections() {
+                group.addTask { try? await serve(client) }
+            }
+        }
+    }
+}
+
+// MARK: Guide: Working with UDP sockets
+
+func udpHelloServer(port: Int) async throws {
+    try await RingIO.run {
+        let socket = try await createUDPSocket(port: port)
+        for try await (packet, sender) in socket.receivePackets(maxSize: 1024) {
+            try await socket.send(Array("Hello, ".utf8) + Array(packet), to: sender)
+        }
+    }
+}
+
+func udpSend(host: String, port: Int) async throws {
+    try await RingIO.run {
+        let socket = try await createUDPSocket(targetHost: host, targetPort: port)
+        try await socket.send("Hi there!\n")
+        await socket.close()
+    }
+}
+
 @Suite struct GuideExamplesTests {
     @Test func theGuidesClientAndServerTalkToEachOther() async throws {
         let port = try await RingIO.run {
@@ -91,6 +135,52 @@ func describeConnect(host: String, port: Int) async -> String {
             }
         }
         #expect(answer == "Hello, Client")
+        server.cancel()
+        _ = await server.result
+    }
+
+    @Test func theGuidesUNIXClientAndServerTalkToEachOther() async throws {
+        let path = try temporaryDirectory() + "/guide.sock"
+        let server = Task { try await helloUNIXServer(path: path) }
+        var answer = ""
+        // The server task needs a moment to bind; retry while the path does not exist yet.
+        while true {
+            do {
+                answer = try await helloUNIXClient(path: path)
+                break
+            } catch let error as RingIOError where error.errno == ENOENT || error.code == .connectionRefused {
+                await Task.yield()
+            }
+        }
+        #expect(answer == "Hello, Client")
+        server.cancel()
+        _ = await server.result
+    }
+
+    @Test func theGuidesUDPServerAnswersTheGuidesClient() async throws {
+        let port = try await RingIO.run {
+            let probe = try await createUDPSocket(host: "127.0.0.1")
+            let port = probe.port
+            await probe.close()
+            return port
+        }
+        let server = Task { try await udpHelloServer(port: port) }
+        let answer = try await RingIO.run {
+            let listener = try await createUDPSocket(host: "127.0.0.1")
+            // Datagrams sent before the server binds are lost; resend until one is answered.
+            while true {
+                try await listener.send("Hi there!\n", host: "127.0.0.1", port: port)
+                do {
+                    let (reply, _) = try await withTimeout(.milliseconds(100)) { try await listener.receive() }
+                    await listener.close()
+                    return String(decoding: reply, as: UTF8.self)
+                } catch let error as RingIOError where error.code == .timedOut || error.code == .connectionRefused {
+                    continue
+                }
+            }
+        }
+        #expect(answer == "Hello, Hi there!\n")
+        try await udpSend(host: "127.0.0.1", port: port)
         server.cancel()
         _ = await server.result
     }
