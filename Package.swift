@@ -27,15 +27,17 @@ let package = Package(
             providers: [.apt(["liburing-dev"])]
         ),
         .target(name: "CRingIOSystem"),
+        .target(name: "CRingIOTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(name: "RingIOCore", swiftSettings: strictSettings),
         .target(
             name: "RingIORuntime",
             dependencies: ["RingIOCore", "CLiburing", "CRingIOSystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        .target(name: "RingIOTLS", dependencies: ["RingIOCore", "CRingIOTLS"], swiftSettings: strictSettings),
         .target(
             name: "RingIO",
-            dependencies: ["RingIOCore", "RingIORuntime"],
+            dependencies: ["RingIOCore", "RingIORuntime", "RingIOTLS"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

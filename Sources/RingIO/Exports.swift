@@ -1,2 +1,3 @@
 @_exported public import RingIOCore
 @_exported public import RingIORuntime
+@_exported public import RingIOTLS

@@ -1,4 +1,5 @@
 internal import RingIORuntime
+public import RingIOTLS
 
 /// Opens a TCP connection (AnyIO's `connect_tcp`).
 ///
@@ -11,17 +12,33 @@ internal import RingIORuntime
 ///   - localHost: an IP address to bind the local end to (also restricts the address family).
 ///   - localPort: a local port to bind to.
 ///   - happyEyeballsDelay: how long one attempt runs before the next address is tried as well.
+///   - tlsContext: a client ``TLSContext``: TLS starts right after connecting (`autostartTLS`),
+///     or later with ``SocketStream/startTLS(context:serverHostname:standardCompatible:)`` (STARTTLS).
+///   - autostartTLS: run the handshake before returning (default). Pass `false` for STARTTLS;
+///     AnyIO 1.x defaults to `false`, RingIO to the safe choice.
+///   - tlsStandardCompatible: treat an EOF without close_notify as an error (default), and send
+///     close_notify on close. Pass `false` for protocols that skip the TLS closing handshake.
+///   - serverHostname: the name sent as SNI and checked against the certificate (default: `host`).
 /// - Returns: the connected stream.
 /// - Throws: ``RingIOError``: `.nameResolutionFailed`; `.connectionRefused`, `.timedOut` and
 ///   others for a single address; when several addresses all fail, the code they share (or
-///   `.connectFailed`) with one entry per address in `attempts`; `.invalidArgument`; `CancellationError`.
+///   `.connectFailed`) with one entry per address in `attempts`; `.invalidArgument`;
+///   `.tlsHandshakeFailed` naming the reason (the stream is closed); `CancellationError`.
 public func connectTCP(
     host: String, port: Int, localHost: String? = nil, localPort: Int? = nil,
-    happyEyeballsDelay: Duration = .milliseconds(250)
+    happyEyeballsDelay: Duration = .milliseconds(250), tlsContext: TLSContext? = nil, autostartTLS: Bool = true,
+    tlsStandardCompatible: Bool = true, serverHostname: String? = nil
 ) async throws -> SocketStream {
-    try await TCPConnector.connect(
+    let tls = tlsContext.map { context in
+        (
+            setup: TLSSetup(
+                factory: context, role: .client, serverHostname: serverHostname ?? host, standardCompatible: tlsStandardCompatible),
+            autostart: autostartTLS
+        )
+    }
+    return try await TCPConnector.connect(
         on: try Runtime.currentLoop(), host: host, port: port, localHost: localHost, localPort: localPort,
-        happyEyeballsDelay: happyEyeballsDelay)
+        happyEyeballsDelay: happyEyeballsDelay, tls: tls)
 }
 
 /// Creates a TCP listener (AnyIO's `create_tcp_server`).
@@ -33,12 +50,24 @@ public func connectTCP(
 ///   - backlog: the kernel's queue of not-yet-accepted connections (at most 65,535).
 ///   - reuseAddress: set `SO_REUSEADDR`, so a restarted server can bind at once.
 ///   - reusePort: set `SO_REUSEPORT`, so several listeners can share the port.
+///   - tlsContext: a server ``TLSContext`` for the accepted streams.
+///   - autostartTLS: run each client's handshake (default), at that stream's first receive or
+///     send, in the task that serves it: a slow or failing client holds up no one, and a failed
+///     handshake closes that client only. Pass `false` for STARTTLS (the stream's `startTLS()`).
+///   - tlsStandardCompatible: treat a client's EOF without close_notify as an error (default).
 /// - Returns: the listener; iterate ``SocketListener/acceptConnections()`` for clients.
 /// - Throws: ``RingIOError`` `.addressInUse`, `.invalidArgument`, `.nameResolutionFailed`, or the kernel's error.
 public func createTCPServer(
-    port: Int = 0, host: String? = nil, backlog: Int = 4096, reuseAddress: Bool = true, reusePort: Bool = false
+    port: Int = 0, host: String? = nil, backlog: Int = 4096, reuseAddress: Bool = true, reusePort: Bool = false,
+    tlsContext: TLSContext? = nil, autostartTLS: Bool = true, tlsStandardCompatible: Bool = true
 ) async throws -> SocketListener {
-    try await TCPListenerFactory.listen(
+    let tls = tlsContext.map { context in
+        (
+            setup: TLSSetup(factory: context, role: .server, serverHostname: nil, standardCompatible: tlsStandardCompatible),
+            autostart: autostartTLS
+        )
+    }
+    return try await TCPListenerFactory.listen(
         on: try Runtime.currentLoop(), port: port, host: host, backlog: backlog, reuseAddress: reuseAddress,
-        reusePort: reusePort)
+        reusePort: reusePort, tls: tls)
 }

@@ -47,6 +47,12 @@ public struct RingIOError: Error, Sendable, CustomStringConvertible {
         /// A datagram was larger than the receive allowed; see ``RingIOError/partialData`` for the
         /// part that was kept and ``RingIOError/bytesTransferred`` for the datagram's full size.
         public static let messageTruncated = Code("message truncated")
+        /// A TLS handshake failed: the peer's certificate did not verify (unknown CA, host name
+        /// mismatch, expired), no protocol version or cipher is shared, or the peer does not speak TLS.
+        public static let tlsHandshakeFailed = Code("TLS handshake failed")
+        /// TLS failed after the handshake (a bad record, an alert from the peer), or a TLS operation
+        /// was asked of a stream in the wrong state (TLS started twice, no TLS context).
+        public static let tlsFailure = Code("TLS failure")
         /// The requested backend cannot run on this machine.
         public static let backendUnavailable = Code("backend unavailable")
         /// Any other operating-system error; see ``RingIOError/errno``.

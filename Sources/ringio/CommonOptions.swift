@@ -34,10 +34,32 @@ struct ListenOptions: ParsableArguments {
         if unix != nil && host != nil { throw ValidationError("--unix and --host exclude each other") }
     }
 
-    /// Creates the listener these options describe.
-    func makeListener() async throws -> SocketListener {
-        if let unix { return try await createUNIXServer(path: unix) }
-        return try await createTCPServer(port: port, host: host)
+    /// Creates the listener these options describe (TCP ones with `tlsContext`, autostarted unless `autostartTLS` is false).
+    func makeListener(tlsContext: TLSContext? = nil, autostartTLS: Bool = true) async throws -> SocketListener {
+        if let unix {
+            if tlsContext != nil { throw ValidationError("TLS (--cert) is served over TCP only; drop --unix") }
+            return try await createUNIXServer(path: unix)
+        }
+        return try await createTCPServer(port: port, host: host, tlsContext: tlsContext, autostartTLS: autostartTLS)
+    }
+}
+
+/// `--cert` and `--key`: serve TLS with this certificate chain and private key (PEM files).
+struct TLSServerOptions: ParsableArguments {
+    @Option(help: "A PEM certificate chain: serve TLS (with --key).")
+    var cert: String?
+
+    @Option(help: "The PEM private key of --cert.")
+    var key: String?
+
+    func validate() throws {
+        if (cert == nil) != (key == nil) { throw ValidationError("--cert and --key come together") }
+    }
+
+    /// The server context, or `nil` without --cert.
+    func makeContext() throws -> TLSContext? {
+        guard let cert, let key else { return nil }
+        return try TLSContext.server(certificateFile: cert, keyFile: key)
     }
 }
 

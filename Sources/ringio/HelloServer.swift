@@ -7,13 +7,15 @@ struct HelloServer: AsyncParsableCommand {
         commandName: "hello-server", abstract: "Answer each client's first line with \"Hello, <line>\" and close.")
 
     @OptionGroup var listen: ListenOptions
+    @OptionGroup var tls: TLSServerOptions
     @OptionGroup var backendOption: BackendOption
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
         let listen = listen
+        let context = try tls.makeContext()
         try await RingIO.run(backend: try backendOption.preference) {
-            let server = try await listen.makeListener()
+            let server = try await listen.makeListener(tlsContext: context)
             Console.listening(server)
             try await StreamServer.serve(server) { await Self.serve($0) }
         }

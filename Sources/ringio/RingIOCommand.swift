@@ -6,6 +6,9 @@ struct RingIOCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ringio",
         abstract: "RingIO's examples, echo server and loopback benchmark.",
-        subcommands: [HelloServer.self, HelloClient.self, EchoServer.self, UDPHelloServer.self, UDPSend.self, Bench.self]
+        subcommands: [
+            HelloServer.self, HelloClient.self, EchoServer.self, UDPHelloServer.self, UDPSend.self, StartTLSServer.self,
+            StartTLSClient.self, Bench.self,
+        ]
     )
 }

@@ -53,7 +53,7 @@ protocol IOBackend: AnyObject {
 }
 
 /// The backend side of a connected stream: receives chunks, sends bytes, closes.
-protocol StreamChannel: ByteChunkSource {
+protocol StreamChannel: CiphertextTransport {
     /// Sends every byte of `bytes`.
     func send(_ bytes: some Collection<UInt8>) async throws
     /// Sends every byte of `buffer` (without copying where the backend can).

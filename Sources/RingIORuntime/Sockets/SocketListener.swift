@@ -18,13 +18,20 @@ public final class SocketListener: @unchecked Sendable {
 
     /// For a UNIX listener bound to a file: the socket file to remove on close, if it is still ours.
     private let socketFile: UNIXSocketFile?
+    /// TLS for accepted streams: started at each stream's first receive or send (`autostart`),
+    /// or kept for the stream's own `startTLS()`.
+    private let tls: (setup: TLSSetup, autostart: Bool)?
 
-    init(loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String, socketFile: UNIXSocketFile? = nil) {
+    init(
+        loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String, socketFile: UNIXSocketFile? = nil,
+        tls: (setup: TLSSetup, autostart: Bool)? = nil
+    ) {
         self.loop = loop
         self.channel = channel
         self.localAddress = localAddress
         self.kind = kind
         self.socketFile = socketFile
+        self.tls = tls
     }
 
     /// The bound port (`nil` for a UNIX listener).
@@ -64,7 +71,10 @@ public final class SocketListener: @unchecked Sendable {
             SocketCalls.closeNow(fd)
             throw error
         }
-        return SocketStream(loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind)
+        let stream = SocketStream(
+            loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind, tlsRole: .server)
+        if let tls { stream.configureTLS(tls.setup, lazily: tls.autostart) }
+        return stream
     }
 
     /// Whether a task is waiting in `accept` (tests use it to order tasks without sleeping).

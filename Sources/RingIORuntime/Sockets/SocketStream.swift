@@ -1,26 +1,36 @@
 #if os(Linux)
 public import RingIOCore
 
-/// A connected stream socket (TCP, later UNIX): what `connectTCP` returns and what a listener's
-/// `acceptConnections()` yields.
+/// A connected stream socket (TCP or UNIX, plain or TLS): what `connectTCP` and `connectUNIX`
+/// return and what a listener's `acceptConnections()` yields.
 ///
 /// Any task may call its functions; each runs on the stream's event loop (hopping there first
 /// when called from elsewhere). One task may receive and one may send at a time.
 ///
-/// `@unchecked Sendable`: all mutable state (the receive buffer, the channel) is touched only on
-/// `loop`'s thread, and every function reaches it through `loop.confine`.
+/// Once TLS is started (`startTLS`, or autostart), the same functions carry plaintext through the
+/// TLS session; the buffered receive logic is the same.
+///
+/// `@unchecked Sendable`: all mutable state (the receive buffer, the channel, the TLS state) is
+/// touched only on `loop`'s thread, and every function reaches it through `loop.confine`.
 public final class SocketStream: ByteStream, @unchecked Sendable {
     let loop: EventLoop
     private let channel: any StreamChannel
     private let receiver: BufferedReceiver
+    private let security = StreamSecurity()
+    /// The TLS role this stream plays: client for connected streams, server for accepted ones.
+    package let tlsRole: TLSRole
     /// The local end's address.
     public let localAddress: SocketAddress
     /// The peer's address.
     public let remoteAddress: SocketAddress
 
-    init(loop: EventLoop, channel: any StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String) {
+    init(
+        loop: EventLoop, channel: any StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String,
+        tlsRole: TLSRole
+    ) {
         self.loop = loop
         self.channel = channel
+        self.tlsRole = tlsRole
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress
         self.receiver = BufferedReceiver(context: "\(kind) stream \(localAddress) ↔ \(remoteAddress)")
@@ -34,17 +44,24 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` `.endOfStream` when the peer has finished sending and nothing is
     ///   buffered; `.closedResource`, `.connectionReset`, `.busyResource`, `.timedOut`; `CancellationError`.
     public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveSome(maxBytes: maxBytes, from: channel) }
+        try await loop.confine { try await receiver.receiveSome(maxBytes: maxBytes, from: try await source()) }
+    }
+
+    /// Where received bytes come from: the TLS session once started, else the socket.
+    private func source() async throws -> any ByteChunkSource {
+        try await security.ready(channel: channel, receiver: receiver)
+        if let layer = security.layer { return layer }
+        return channel
     }
 
     /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
     public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveExactly(count, from: channel) }
+        try await loop.confine { try await receiver.receiveExactly(count, from: try await source()) }
     }
 
     /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
     public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: channel) }
+        try await loop.confine { try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await source()) }
     }
 
     /// Sends every byte of `bytes`. Bytes that are not a ``ByteBuffer`` are copied into the
@@ -53,12 +70,20 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` (`.connectionReset`, `.closedResource`, `.busyResource`,
     ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
-        try await loop.confine { try await channel.send(bytes) }
+        try await loop.confine {
+            try await security.ready(channel: channel, receiver: receiver)
+            if let layer = security.layer { return try await layer.send(bytes) }
+            try await channel.send(bytes)
+        }
     }
 
-    /// Sends `buffer` without copying it.
+    /// Sends `buffer` without copying it (on a TLS stream: encrypted, so copied by encryption).
     public func sendAll(_ buffer: ByteBuffer) async throws {
-        try await loop.confine { try await channel.send(buffer) }
+        try await loop.confine {
+            try await security.ready(channel: channel, receiver: receiver)
+            if let layer = security.layer { return try await layer.send(buffer) }
+            try await channel.send(buffer)
+        }
     }
 
     /// Sends the UTF-8 encoding of `string`.
@@ -66,18 +91,67 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         try await sendAll(string.utf8)
     }
 
-    /// Half-closes the stream: the peer reads end of stream; this side can still receive.
+    /// Half-closes the stream: the peer reads end of stream; this side can still receive. On a
+    /// TLS stream this sends close_notify (TLS has no other half close).
     public func sendEOF() async throws {
-        try await loop.confine { try channel.sendEOF() }
+        try await loop.confine {
+            if let layer = security.layer { return try await layer.sendCloseNotify() }
+            try channel.sendEOF()
+        }
     }
 
-    /// Closes the stream. Tasks waiting in a receive or send get `.closedResource`; later calls
-    /// get `.closedResource` too. Closing twice does nothing.
+    /// Closes the stream. On a standard-compatible TLS stream it first sends close_notify
+    /// (waiting at most 5 seconds, and not for the peer's reply). Tasks waiting in a receive or
+    /// send get `.closedResource`; later calls get `.closedResource` too. Closing twice does nothing.
     public func close() async {
         _ = try? await loop.confine {
+            if let layer = security.layer, security.info?.standardCompatible == true {
+                _ = try? await withTimeout(.seconds(5)) { try await layer.sendCloseNotify() }
+            }
             receiver.close()
             await channel.close()
         }
+    }
+
+    // MARK: TLS
+
+    /// Starts TLS on this stream (STARTTLS): runs the handshake now, as `setup.role`. Bytes
+    /// already buffered by a receive are handed to TLS, not lost.
+    ///
+    /// - Throws: ``RingIOError`` `.tlsFailure` if TLS is already active or starting; `.busyResource`
+    ///   while another task receives or sends; `.tlsHandshakeFailed` (the stream is then closed).
+    package func startTLS(_ setup: TLSSetup) async throws {
+        try await loop.confine {
+            guard !security.isStartedOrPending else {
+                throw RingIOError(.tlsFailure, "startTLS on \(receiver.context): TLS is already active on this stream")
+            }
+            guard !receiver.receiving && !channel.isSending else {
+                throw RingIOError(.busyResource, "startTLS on \(receiver.context): another task is receiving or sending on this stream")
+            }
+            try await security.start(setup, channel: channel, receiver: receiver)
+        }
+    }
+
+    /// Arranges TLS for later: `lazily` runs the handshake at the first receive or send (servers
+    /// with autostart); otherwise `setup` is only remembered for a later `startTLS()`.
+    package func prepareTLS(_ setup: TLSSetup, lazily: Bool) async throws {
+        try await loop.confine { configureTLS(setup, lazily: lazily) }
+    }
+
+    /// ``prepareTLS(_:lazily:)`` for callers already on the loop.
+    func configureTLS(_ setup: TLSSetup, lazily: Bool) {
+        if lazily { security.startLazily(setup) } else { security.setup = setup }
+    }
+
+    /// The TLS setup a later `startTLS()` without arguments uses (from `connectTCP(tlsContext:)`
+    /// or the listener's context).
+    package var storedTLSSetup: TLSSetup? {
+        get async { (try? await loop.confine { security.setup }) ?? nil }
+    }
+
+    /// The negotiated TLS parameters, or `nil` before TLS started (or while its handshake is pending).
+    public var tls: TLSInfo? {
+        get async { (try? await loop.confine { security.info }) ?? nil }
     }
 
     /// The bytes received but not yet returned by a receive (a copy when they span chunks).

@@ -9,8 +9,10 @@ import RingIOCore
 /// when the previous one fails or after `happyEyeballsDelay`, whichever comes first; the first
 /// connection wins and the others are cancelled (a late second success is closed).
 package enum TCPConnector {
+    /// - Parameter tls: TLS to start right after connecting (`autostart`), or to keep for `startTLS()`.
     package static func connect(
-        on loop: EventLoop, host: String, port: Int, localHost: String?, localPort: Int?, happyEyeballsDelay: Duration
+        on loop: EventLoop, host: String, port: Int, localHost: String?, localPort: Int?, happyEyeballsDelay: Duration,
+        tls: (setup: TLSSetup, autostart: Bool)? = nil
     ) async throws -> SocketStream {
         let port = try validPort(port, for: "connectTCP")
         let target = "\(host):\(port)"
@@ -41,9 +43,21 @@ package enum TCPConnector {
             }
         }
         let fd = try await race(addresses, local: local, target: target, loop: loop, delay: happyEyeballsDelay)
-        return try await loop.confine {
+        let stream = try await makeStream(fd, loop: loop, fallbackRemote: addresses[0])
+        guard let tls else { return stream }
+        if tls.autostart {
+            // A failed handshake closes the stream before the error reaches the caller.
+            try await stream.startTLS(tls.setup)
+        } else {
+            try await stream.prepareTLS(tls.setup, lazily: false)
+        }
+        return stream
+    }
+
+    private static func makeStream(_ fd: Int32, loop: EventLoop, fallbackRemote: SocketAddress) async throws -> SocketStream {
+        try await loop.confine {
             let localAddress = SocketCalls.localAddress(fd) ?? .unix(path: "")
-            let remoteAddress = SocketCalls.remoteAddress(fd) ?? addresses[0]
+            let remoteAddress = SocketCalls.remoteAddress(fd) ?? fallbackRemote
             let channel: any StreamChannel
             do {
                 channel = try loop.backend.makeStreamChannel(
@@ -52,7 +66,8 @@ package enum TCPConnector {
                 SocketCalls.closeNow(fd)
                 throw error
             }
-            return SocketStream(loop: loop, channel: channel, localAddress: localAddress, remoteAddress: remoteAddress, kind: "TCP")
+            return SocketStream(
+                loop: loop, channel: channel, localAddress: localAddress, remoteAddress: remoteAddress, kind: "TCP", tlsRole: .client)
         }
     }
 

@@ -9,8 +9,11 @@ package enum TCPListenerFactory {
     /// - Parameters:
     ///   - host: `nil` for every interface (dual-stack `[::]` with IPv4 mapped in, or `0.0.0.0`
     ///     without IPv6); `"::"` for IPv6 only; an IP literal; or a host name (its first address).
+    ///   - tls: TLS for accepted streams: autostarted at each stream's first receive or send, or
+    ///     kept for the stream's own `startTLS()`.
     package static func listen(
-        on loop: EventLoop, port: Int, host: String?, backlog: Int, reuseAddress: Bool, reusePort: Bool
+        on loop: EventLoop, port: Int, host: String?, backlog: Int, reuseAddress: Bool, reusePort: Bool,
+        tls: (setup: TLSSetup, autostart: Bool)? = nil
     ) async throws -> SocketListener {
         let bindPort = try TCPConnector.validPort(port, for: "createTCPServer")
         guard backlog > 0 else { throw RingIOError(.invalidArgument, "createTCPServer: backlog \(backlog) must be at least 1") }
@@ -64,7 +67,7 @@ package enum TCPListenerFactory {
                 SocketCalls.closeNow(fd)
                 throw error
             }
-            return SocketListener(loop: loop, channel: channel, localAddress: bound, kind: "TCP")
+            return SocketListener(loop: loop, channel: channel, localAddress: bound, kind: "TCP", tls: tls)
         }
     }
 }

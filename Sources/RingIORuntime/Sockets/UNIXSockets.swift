@@ -41,7 +41,8 @@ package enum UNIXSockets {
                 if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "connect to \(path)") }
                 let local = SocketCalls.localAddress(fd) ?? .unix(path: "")
                 let channel = try backend.makeStreamChannel(fd: fd, context: "UNIX stream to \(path)", passesDescriptors: true)
-                return SocketStream(loop: loop, channel: channel, localAddress: local, remoteAddress: address, kind: "UNIX")
+                return SocketStream(
+                    loop: loop, channel: channel, localAddress: local, remoteAddress: address, kind: "UNIX", tlsRole: .client)
             } catch {
                 SocketCalls.closeNow(fd)
                 throw error

@@ -1,0 +1,83 @@
+#if os(Linux)
+package import RingIOCore
+
+/// How a stream starts TLS: the context (as a layer factory), its role, the host name a client
+/// verifies, and whether a ragged EOF is an error.
+package struct TLSSetup: Sendable {
+    package let factory: any SecureLayerFactory
+    package let role: TLSRole
+    package let serverHostname: String?
+    package let standardCompatible: Bool
+
+    package init(factory: any SecureLayerFactory, role: TLSRole, serverHostname: String?, standardCompatible: Bool) {
+        self.factory = factory
+        self.role = role
+        self.serverHostname = serverHostname
+        self.standardCompatible = standardCompatible
+    }
+}
+
+/// The TLS state of one stream: the layer once started, a handshake waiting for the stream's
+/// first receive or send (servers with autostart, so a slow or failing client never holds up the
+/// accept loop), and the handshake's failure, which every later call sees. Loop-confined.
+final class StreamSecurity {
+    /// What `startTLS()` uses when it is given no context.
+    var setup: TLSSetup?
+    private(set) var layer: (any SecureLayer)?
+    private(set) var info: TLSInfo?
+    private var pending = false
+    private var running = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var failure: (any Error)?
+
+    /// Whether TLS is active or on its way (started, or waiting to start).
+    var isStartedOrPending: Bool { layer != nil || pending || running }
+
+    /// Runs the handshake at the stream's first receive or send.
+    func startLazily(_ setup: TLSSetup) {
+        self.setup = setup
+        pending = true
+    }
+
+    /// Waits for a running handshake, runs a pending one, and throws if the handshake failed.
+    func ready(channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+        while running { await withCheckedContinuation { waiters.append($0) } }
+        if let failure { throw failure }
+        if pending, let setup {
+            pending = false
+            try await handshake(setup, channel: channel, receiver: receiver)
+        }
+    }
+
+    /// Starts TLS now.
+    func start(_ setup: TLSSetup, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+        self.setup = setup
+        try await handshake(setup, channel: channel, receiver: receiver)
+    }
+
+    /// Runs the handshake. Bytes the stream already buffered (a peer that sent its ClientHello
+    /// right behind a STARTTLS line) are ciphertext and go to the engine first. On failure the
+    /// stream is closed: its bytes can no longer be trusted.
+    private func handshake(_ setup: TLSSetup, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+        running = true
+        defer {
+            running = false
+            let waiting = waiters
+            waiters = []
+            for waiter in waiting { waiter.resume() }
+        }
+        do {
+            let layer = try setup.factory.makeLayer(
+                over: channel, role: setup.role, serverHostname: setup.serverHostname, standardCompatible: setup.standardCompatible,
+                initialCiphertext: receiver.takeBufferedData())
+            info = try await layer.handshake()
+            self.layer = layer
+        } catch {
+            failure = error
+            receiver.close()
+            await channel.close()
+            throw error
+        }
+    }
+}
+#endif

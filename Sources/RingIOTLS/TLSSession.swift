@@ -1,0 +1,179 @@
+import CRingIOTLS
+import RingIOCore
+
+/// One TLS session over a ciphertext transport, running OpenSSL over memory BIOs: ciphertext
+/// read from the transport is fed to the engine, and what the engine writes is sent on the
+/// transport. The transport is RingIO's own socket stream (io_uring or epoll), never
+/// `SSL_set_fd`.
+///
+/// Ragged EOF: a transport EOF without close_notify ends the stream cleanly when not
+/// standard-compatible, and is `.brokenResource` ("possible truncation attack") when it is.
+///
+/// Not `Sendable`: it belongs to one stream and runs on that stream's event loop. Receiving and
+/// sending may interleave there; writes to the transport go one at a time, in order (`flush`).
+final class TLSSession: SecureLayer {
+    private let context: TLSContext
+    private let session: OpaquePointer
+    private let transport: any CiphertextTransport
+    private let role: TLSRole
+    private let serverHostname: String?
+    private let standardCompatible: Bool
+    private var error = [CChar](repeating: 0, count: 512)
+    private var sentCloseNotify = false
+    private var flushing = false
+    private var flushWaiters: [CheckedContinuation<Void, Never>] = []
+    private static let recordChunk = 65536
+
+    init(
+        context: TLSContext, rawContext: OpaquePointer, transport: any CiphertextTransport, role: TLSRole, serverHostname: String?,
+        standardCompatible: Bool, initialCiphertext: ByteBuffer
+    ) throws {
+        guard let session = ringio_tls_session_create(rawContext, role == .server ? 1 : 0, serverHostname, &error, error.count) else {
+            throw RingIOError(.tlsFailure, "startTLS: \(error.messageText)")
+        }
+        self.context = context
+        self.session = session
+        self.transport = transport
+        self.role = role
+        self.serverHostname = serverHostname
+        self.standardCompatible = standardCompatible
+        if !initialCiphertext.isEmpty { feed(initialCiphertext) }
+    }
+
+    deinit {
+        ringio_tls_session_free(session)
+    }
+
+    // MARK: Handshake
+
+    func handshake() async throws -> TLSInfo {
+        while true {
+            let status = ringio_tls_handshake(session, &error, error.count)
+            // Send what the engine produced, alerts included, before acting on the status.
+            try await flush()
+            switch Int(status) {
+            case Int(RINGIO_TLS_OK):
+                return info()
+            case Int(RINGIO_TLS_WANT_READ):
+                guard let chunk = try await transport.receiveChunk(maxBytes: Self.recordChunk) else {
+                    throw RingIOError(.tlsHandshakeFailed, "TLS handshake failed: the peer closed the connection during the handshake")
+                }
+                feed(chunk)
+            default:
+                throw RingIOError(.tlsHandshakeFailed, error.messageText)
+            }
+        }
+    }
+
+    private func info() -> TLSInfo {
+        var alpnLength = 0
+        let alpn = ringio_tls_alpn(session, &alpnLength).map {
+            String(decoding: UnsafeBufferPointer(start: $0, count: alpnLength), as: UTF8.self)
+        }
+        return TLSInfo(
+            version: ringio_tls_version(session).map { String(cString: $0) } ?? "",
+            cipher: ringio_tls_cipher(session).map { String(cString: $0) } ?? "",
+            alpnProtocol: alpnLength > 0 ? alpn : nil,
+            peerCertificate: bytes { ringio_tls_peer_certificate(session, $0, $1) },
+            role: role, serverHostname: role == .client ? serverHostname : nil, standardCompatible: standardCompatible,
+            channelBindingTLSUnique: bytes { ringio_tls_channel_binding(session, Int32(RINGIO_CB_TLS_UNIQUE), $0, $1) },
+            channelBindingTLSServerEndPoint: bytes { ringio_tls_channel_binding(session, Int32(RINGIO_CB_TLS_SERVER_END_POINT), $0, $1) },
+            channelBindingTLSExporter: bytes { ringio_tls_channel_binding(session, Int32(RINGIO_CB_TLS_EXPORTER), $0, $1) })
+    }
+
+    /// Reads a variable-length value from a C call that returns its size (or -1 for none).
+    private func bytes(_ read: (UnsafeMutablePointer<UInt8>?, Int) -> Int) -> [UInt8]? {
+        let size = read(nil, 0)
+        guard size >= 0 else { return nil }
+        var result = [UInt8](repeating: 0, count: size)
+        let written = result.withUnsafeMutableBufferPointer { read($0.baseAddress, size) }
+        return written == size ? result : nil
+    }
+
+    // MARK: Receiving
+
+    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+        let capacity = min(maxBytes, Self.recordChunk)
+        let storage = ByteStorage(capacity: capacity)
+        while true {
+            var count = 0
+            let status = ringio_tls_read(session, storage.base, capacity, &count, &error, error.count)
+            switch Int(status) {
+            case Int(RINGIO_TLS_OK):
+                if ringio_tls_pending_output(session) > 0 { try await flush() }
+                return ByteBuffer(storage: storage, lower: 0, upper: count)
+            case Int(RINGIO_TLS_CLOSED):
+                return nil
+            case Int(RINGIO_TLS_WANT_READ):
+                if ringio_tls_pending_output(session) > 0 { try await flush() }
+                guard let chunk = try await transport.receiveChunk(maxBytes: Self.recordChunk) else {
+                    if standardCompatible {
+                        throw RingIOError(
+                            .brokenResource,
+                            "TLS receive: the peer closed the connection without close_notify (a possible truncation attack; "
+                                + "use tlsStandardCompatible: false for protocols that end this way)")
+                    }
+                    return nil
+                }
+                feed(chunk)
+            default:
+                throw RingIOError(.tlsFailure, error.messageText)
+            }
+        }
+    }
+
+    private func feed(_ chunk: ByteBuffer) {
+        let result = chunk.withUnsafeBytes { ringio_tls_feed(session, $0.baseAddress, $0.count) }
+        precondition(result == 0, "BIO_write to a memory BIO failed (out of memory)")
+    }
+
+    // MARK: Sending
+
+    func send(_ bytes: some Collection<UInt8>) async throws {
+        guard !sentCloseNotify else {
+            throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
+        }
+        if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
+            return try await send(Array(bytes))
+        }
+        var offset = 0
+        let total = bytes.count
+        while offset < total {
+            let length = min(Self.recordChunk, total - offset)
+            let start = offset
+            let status =
+                bytes.withContiguousStorageIfAvailable { pointer in
+                    ringio_tls_write(session, pointer.baseAddress.map { $0 + start }, length, &error, error.count)
+                } ?? Int32(RINGIO_TLS_FAILED)
+            guard status == Int32(RINGIO_TLS_OK) else { throw RingIOError(.tlsFailure, error.messageText, bytesTransferred: offset) }
+            offset += length
+            try await flush()
+        }
+    }
+
+    func sendCloseNotify() async throws {
+        guard !sentCloseNotify else { return }
+        sentCloseNotify = true
+        _ = ringio_tls_shutdown(session)
+        try await flush()
+    }
+
+    /// Sends everything the engine has written, one flush at a time so records stay in order.
+    private func flush() async throws {
+        while flushing {
+            await withCheckedContinuation { flushWaiters.append($0) }
+        }
+        flushing = true
+        defer {
+            flushing = false
+            if !flushWaiters.isEmpty { flushWaiters.removeFirst().resume() }
+        }
+        while true {
+            let pending = ringio_tls_pending_output(session)
+            if pending == 0 { return }
+            let storage = ByteStorage(capacity: pending)
+            let taken = ringio_tls_take_output(session, storage.base, pending)
+            try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))
+        }
+    }
+}
