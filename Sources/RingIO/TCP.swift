@@ -51,9 +51,10 @@ public func connectTCP(
 ///   - reuseAddress: set `SO_REUSEADDR`, so a restarted server can bind at once.
 ///   - reusePort: set `SO_REUSEPORT`, so several listeners can share the port.
 ///   - tlsContext: a server ``TLSContext`` for the accepted streams.
-///   - autostartTLS: run each client's handshake (default), at that stream's first receive or
-///     send, in the task that serves it: a slow or failing client holds up no one, and a failed
-///     handshake closes that client only. Pass `false` for STARTTLS (the stream's `startTLS()`).
+///   - autostartTLS: run each client's handshake (default), right after accept in a task of its
+///     own (the stream's first receive or send waits for it): a slow or failing client holds up
+///     no one, and a failed handshake closes that client only, whose next receive or send throws
+///     the reason. Pass `false` for STARTTLS (the stream's `startTLS()`).
 ///   - tlsStandardCompatible: treat a client's EOF without close_notify as an error (default).
 /// - Returns: the listener; iterate ``SocketListener/acceptConnections()`` for clients.
 /// - Throws: ``RingIOError`` `.addressInUse`, `.invalidArgument`, `.nameResolutionFailed`, or the kernel's error.

@@ -73,7 +73,7 @@ public final class SocketListener: @unchecked Sendable {
         }
         let stream = SocketStream(
             loop: loop, channel: streamChannel, localAddress: local, remoteAddress: remote, kind: kind, tlsRole: .server)
-        if let tls { stream.configureTLS(tls.setup, lazily: tls.autostart) }
+        if let tls { stream.configureTLS(tls.setup, now: tls.autostart) }
         return stream
     }
 

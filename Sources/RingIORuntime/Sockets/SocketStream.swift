@@ -132,15 +132,24 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         }
     }
 
-    /// Arranges TLS for later: `lazily` runs the handshake at the first receive or send (servers
-    /// with autostart); otherwise `setup` is only remembered for a later `startTLS()`.
-    package func prepareTLS(_ setup: TLSSetup, lazily: Bool) async throws {
-        try await loop.confine { configureTLS(setup, lazily: lazily) }
+    /// Arranges TLS: `now` starts the handshake in a task of its own (servers with autostart;
+    /// receives and sends wait for it); otherwise `setup` is remembered for a later `startTLS()`.
+    package func prepareTLS(_ setup: TLSSetup, now: Bool) async throws {
+        try await loop.confine { configureTLS(setup, now: now) }
     }
 
-    /// ``prepareTLS(_:lazily:)`` for callers already on the loop.
-    func configureTLS(_ setup: TLSSetup, lazily: Bool) {
-        if lazily { security.startLazily(setup) } else { security.setup = setup }
+    /// ``prepareTLS(_:now:)`` for callers already on the loop.
+    func configureTLS(_ setup: TLSSetup, now: Bool) {
+        guard now else {
+            security.setup = setup
+            return
+        }
+        security.reserveBackgroundHandshake(setup)
+        Task(executorPreference: loop) { await self.runBackgroundHandshake() }
+    }
+
+    private func runBackgroundHandshake() async {
+        _ = try? await loop.confine { await security.runBackgroundHandshake(channel: channel, receiver: receiver) }
     }
 
     /// The TLS setup a later `startTLS()` without arguments uses (from `connectTCP(tlsContext:)`

@@ -17,36 +17,40 @@ package struct TLSSetup: Sendable {
     }
 }
 
-/// The TLS state of one stream: the layer once started, a handshake waiting for the stream's
-/// first receive or send (servers with autostart, so a slow or failing client never holds up the
-/// accept loop), and the handshake's failure, which every later call sees. Loop-confined.
+/// The TLS state of one stream: the layer once started, a handshake running in the background
+/// (servers with autostart: it starts at accept in a task of its own, so a slow or failing client
+/// never holds up the accept loop, and the stream's first receive or send waits for it), and the
+/// handshake's failure, which every later call sees. Loop-confined.
 final class StreamSecurity {
     /// What `startTLS()` uses when it is given no context.
     var setup: TLSSetup?
     private(set) var layer: (any SecureLayer)?
     private(set) var info: TLSInfo?
-    private var pending = false
     private var running = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var failure: (any Error)?
 
     /// Whether TLS is active or on its way (started, or waiting to start).
-    var isStartedOrPending: Bool { layer != nil || pending || running }
+    var isStartedOrPending: Bool { layer != nil || running }
 
-    /// Runs the handshake at the stream's first receive or send.
-    func startLazily(_ setup: TLSSetup) {
+    /// Marks a handshake as running before its background task starts, so that receives and
+    /// sends made meanwhile wait for it.
+    func reserveBackgroundHandshake(_ setup: TLSSetup) {
         self.setup = setup
-        pending = true
+        running = true
     }
 
-    /// Waits for a running handshake, runs a pending one, and throws if the handshake failed.
+    /// The body of the background handshake reserved with ``reserveBackgroundHandshake(_:)``.
+    func runBackgroundHandshake(channel: any StreamChannel, receiver: BufferedReceiver) async {
+        guard let setup else { preconditionFailure("runBackgroundHandshake without a reserved TLS setup") }
+        running = false
+        try? await handshake(setup, channel: channel, receiver: receiver)
+    }
+
+    /// Waits for a running handshake, and throws if the handshake failed.
     func ready(channel: any StreamChannel, receiver: BufferedReceiver) async throws {
         while running { await withCheckedContinuation { waiters.append($0) } }
         if let failure { throw failure }
-        if pending, let setup {
-            pending = false
-            try await handshake(setup, channel: channel, receiver: receiver)
-        }
     }
 
     /// Starts TLS now.

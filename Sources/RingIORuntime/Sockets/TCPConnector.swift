@@ -49,7 +49,7 @@ package enum TCPConnector {
             // A failed handshake closes the stream before the error reaches the caller.
             try await stream.startTLS(tls.setup)
         } else {
-            try await stream.prepareTLS(tls.setup, lazily: false)
+            try await stream.prepareTLS(tls.setup, now: false)
         }
         return stream
     }
