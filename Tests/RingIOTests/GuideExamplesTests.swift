@@ -115,6 +115,95 @@ func udpSend(host: String, port: Int) async throws {
     }
 }
 
+// MARK: Guide: Working with TLS
+
+func tlsHelloServer(port: Int, certificateFile: String, keyFile: String) async throws {
+    let context = try TLSContext.server(certificateFile: certificateFile, keyFile: keyFile)
+    try await RingIO.run {
+        let server = try await createTCPServer(port: port, tlsContext: context)
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await client in server.acceptConnections() {
+                group.addTask { try? await serve(client) }
+            }
+        }
+    }
+}
+
+func tlsHelloClient(port: Int, caFile: String) async throws -> String {
+    let context = try TLSContext.client(caFile: caFile)
+    return try await RingIO.run {
+        let client = try await connectTCP(host: "localhost", port: port, tlsContext: context)
+        return try await client.closeAfter { client in
+            try await client.sendAll("Client\n")
+            let response = try await client.receiveUntil("\n", maxBytes: 1024)
+            return String(decoding: response, as: UTF8.self)
+        }
+    }
+}
+
+// MARK: Guide: Manually establishing TLS
+
+func serveSTARTTLS(_ client: SocketStream) async throws {
+    try await client.closeAfter { client in
+        for try await line in client.receiveDelimitedChunks("\n", maxChunkSize: 100) {
+            print("Received \"\(String(decoding: line, as: UTF8.self))\"")
+            if line.elementsEqual("STARTTLS".utf8) {
+                try await client.startTLS()
+            } else if line.elementsEqual("QUIT".utf8) {
+                return
+            }
+        }
+    }
+}
+
+func startTLSServer(port: Int, certificateFile: String, keyFile: String) async throws {
+    let context = try TLSContext.server(certificateFile: certificateFile, keyFile: keyFile)
+    try await RingIO.run {
+        let server = try await createTCPServer(port: port, tlsContext: context, autostartTLS: false)
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await client in server.acceptConnections() {
+                group.addTask { try? await serveSTARTTLS(client) }
+            }
+        }
+    }
+}
+
+func startTLSClient(port: Int, caFile: String) async throws {
+    let context = try TLSContext.client(caFile: caFile)
+    try await RingIO.run {
+        let client = try await connectTCP(host: "localhost", port: port, tlsContext: context, autostartTLS: false)
+        try await client.closeAfter { client in
+            try await client.sendAll("DUMMY\n")
+            try await client.sendAll("STARTTLS\n")
+            try await client.startTLS()
+            // From this point on, all communication is encrypted.
+            try await client.sendAll("ENCRYPTED\n")
+            try await client.sendAll("QUIT\n")
+        }
+    }
+}
+
+/// A free TCP port (bound, then closed).
+private func freePort() async throws -> Int {
+    try await RingIO.run {
+        let probe = try await createTCPServer(port: 0)
+        let port = try #require(probe.port)
+        await probe.close()
+        return port
+    }
+}
+
+/// Runs `client` until the server started in the background accepts connections.
+private func retryingWhileRefused<T>(_ client: () async throws -> T) async throws -> T {
+    while true {
+        do {
+            return try await client()
+        } catch let error as RingIOError where error.code == .connectionRefused {
+            await Task.yield()
+        }
+    }
+}
+
 @Suite struct GuideExamplesTests {
     @Test func theGuidesClientAndServerTalkToEachOther() async throws {
         let port = try await RingIO.run {
@@ -181,6 +270,29 @@ func udpSend(host: String, port: Int) async throws {
         }
         #expect(answer == "Hello, Hi there!\n")
         try await udpSend(host: "127.0.0.1", port: port)
+        server.cancel()
+        _ = await server.result
+    }
+
+    @Test func theGuidesTLSServerAndClientTalkToEachOther() async throws {
+        let pki = try testPKI()
+        let port = try await freePort()
+        let server = Task {
+            try await tlsHelloServer(port: port, certificateFile: pki.certificate("server"), keyFile: pki.key("server"))
+        }
+        let answer = try await retryingWhileRefused { try await tlsHelloClient(port: port, caFile: pki.caFile) }
+        #expect(answer == "Hello, Client")
+        server.cancel()
+        _ = await server.result
+    }
+
+    @Test func theGuidesSTARTTLSServerAndClientTalkToEachOther() async throws {
+        let pki = try testPKI()
+        let port = try await freePort()
+        let server = Task {
+            try await startTLSServer(port: port, certificateFile: pki.certificate("server"), keyFile: pki.key("server"))
+        }
+        try await retryingWhileRefused { try await startTLSClient(port: port, caFile: pki.caFile) }
         server.cancel()
         _ = await server.result
     }
