@@ -54,3 +54,74 @@ enum TestEnvironment {
         return String(cString: value)
     }
 }
+
+extension DescriptorLeakTests {
+    /// With the descriptor limit reached, the listener waits (with backoff) instead of failing
+    /// or spinning, and accepts the waiting client once a descriptor is free.
+    @Test(.enabled(if: TestEnvironment.isolatedRun), arguments: TestBackends.all)
+    func acceptWaitsOutDescriptorExhaustionAndResumes(backend: BackendPreference) async throws {
+        var original = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original)
+        let saved = original
+        defer { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) }
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            var limit = saved
+            // Room for exactly five more descriptors: two clients and their accepted ends, and a
+            // third client whose accepted end does not fit.
+            limit.rlim_cur = rlim_t(descriptorLimitLeaving(free: 5))
+            try #require(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
+            let accepted = AcceptedLog()
+            let serving = Task {
+                for try await stream in listener.acceptConnections() { await accepted.add(stream) }
+            }
+            let first = try await connectTCP(host: "127.0.0.1", port: port)
+            let second = try await connectTCP(host: "127.0.0.1", port: port)
+            await eventually { await accepted.count == 2 }
+            let third = try await connectTCP(host: "127.0.0.1", port: port)
+            // The third cannot be accepted while the limit is reached: the listener backs off.
+            await eventually { await listener.resourceWaits > 0 }
+            #expect(await accepted.count == 2)
+            await first.close()
+            await accepted.closeFirst()
+            await eventually { await accepted.count == 3 }
+            #expect(await accepted.count == 3)
+            await listener.close()
+            _ = try await serving.value
+            await second.close()
+            await third.close()
+            await accepted.closeAll()
+        }
+    }
+}
+
+/// The RLIMIT_NOFILE value under which exactly `free` more descriptors can be opened.
+private func descriptorLimitLeaving(free: Int) -> Int {
+    var open = Set<Int>()
+    if let directory = opendir("/proc/self/fd") {
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let number = Int(name) { open.insert(number) }
+        }
+        open.remove(Int(dirfd(directory)))
+        closedir(directory)
+    }
+    var available = 0
+    var candidate = 0
+    while available < free {
+        if !open.contains(candidate) { available += 1 }
+        candidate += 1
+    }
+    return candidate
+}
+
+/// The streams an accept loop produced, for the exhaustion test.
+private actor AcceptedLog {
+    private var streams: [SocketStream] = []
+    private var closedCount = 0
+    var count: Int { streams.count }
+    func add(_ stream: SocketStream) { streams.append(stream) }
+    func closeFirst() async { await streams[0].close() }
+    func closeAll() async { for stream in streams { await stream.close() } }
+}

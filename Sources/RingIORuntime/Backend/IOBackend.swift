@@ -102,4 +102,6 @@ protocol AcceptChannel: AnyObject {
     var descriptor: Int32 { get }
     /// Whether a task is waiting in `accept`.
     var isAccepting: Bool { get }
+    /// How many times `accept` waited out resource exhaustion (EMFILE and the like).
+    var resourceWaits: Int { get }
 }

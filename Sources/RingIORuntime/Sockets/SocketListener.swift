@@ -82,6 +82,11 @@ public final class SocketListener: @unchecked Sendable {
         get async { (try? await loop.confine { channel.isAccepting }) ?? false }
     }
 
+    /// How many times accepting waited for free descriptors (tests observe the backoff with it).
+    package var resourceWaits: Int {
+        get async { (try? await loop.confine { channel.resourceWaits }) ?? 0 }
+    }
+
     /// The clients, as they connect. The sequence ends when the listener is closed; other errors
     /// (such as EMFILE) are thrown from it.
     public func acceptConnections() -> AcceptedConnections {

@@ -13,6 +13,8 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
     private var readable = true
     private var waiter: OperationID?
     private var closed = false
+    private var backoff = AcceptBackoff()
+    var resourceWaits: Int { backoff.waits }
 
     init(backend: EpollBackend, fd: Int32, context: String) throws(RingIOError) {
         self.backend = backend
@@ -37,9 +39,17 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
             guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
             if readable {
                 let fd = ringio_accept4(descriptor, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-                if fd >= 0 { return fd }
+                if fd >= 0 {
+                    backoff.reset()
+                    return fd
+                }
                 let code = errno
                 if code == EINTR || code == ECONNABORTED { continue }
+                if AcceptBackoff.isExhaustion(code) {
+                    try await backoff.wait(on: backend.loop, after: code, context: context) { waiter = $0 }
+                    waiter = nil
+                    continue
+                }
                 guard code == EAGAIN || code == EWOULDBLOCK else {
                     throw RingIOError.system(errno: code, "accept on \(context)")
                 }

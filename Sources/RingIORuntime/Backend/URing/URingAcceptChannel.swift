@@ -21,6 +21,8 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
     private var singleAccept: OperationID?
     private var closed = false
     private let queueLimit = 256
+    private var backoff = AcceptBackoff()
+    var resourceWaits: Int { backoff.waits }
 
     init(backend: URingBackend, fd: Int32, context: String) {
         self.backend = backend
@@ -37,10 +39,16 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         }
         while true {
             guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
-            if !accepted.isEmpty { return accepted.removeFirst() }
+            if !accepted.isEmpty {
+                backoff.reset()
+                return accepted.removeFirst()
+            }
             if let error = pendingError {
                 pendingError = nil
-                throw RingIOError.system(errno: error, "accept on \(context)")
+                guard AcceptBackoff.isExhaustion(error) else { throw RingIOError.system(errno: error, "accept on \(context)") }
+                try await backoff.wait(on: backend.loop, after: error, context: context) { waiter = $0 }
+                waiter = nil
+                continue
             }
             if !backend.multishotAccept { return try await acceptOnce() }
             if multishot == nil { arm() }
@@ -72,7 +80,14 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             }
             // A client that gave up before being accepted is not the listener's failure.
             if completion.result == -ECONNABORTED { continue }
+            if completion.result < 0 && AcceptBackoff.isExhaustion(-completion.result) {
+                try await backoff.wait(on: backend.loop, after: -completion.result, context: context) { singleAccept = $0 }
+                singleAccept = nil
+                guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
+                continue
+            }
             if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "accept on \(context)") }
+            backoff.reset()
             return completion.result
         }
     }
