@@ -4,7 +4,6 @@ import CLiburing
 import CRingIOSystem
 import Glibc
 import RingIOCore
-import Synchronization
 
 /// One thread, one backend, one job queue: the executor that RingIO's tasks run on.
 ///
@@ -45,7 +44,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
         var joinHandle: pthread_t?
     }
-    private let inbox = Mutex(Inbox())
+    private let inbox = Lock(Inbox())
 
     deinit {
         // Closed here, not when the thread exits: another thread may still be writing to it in
@@ -366,7 +365,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
 /// Carries a start-up error from the new loop thread to the thread that started it.
 private final class StartupFailure: Sendable {
-    let error = Mutex<RingIOError?>(nil)
+    let error = Lock<RingIOError?>(nil)
 }
 
 /// The event loop of the current thread, kept in thread-specific storage.

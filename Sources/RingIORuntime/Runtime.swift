@@ -4,7 +4,6 @@ import CRingIOSystem
 import Glibc
 import Logging
 public import RingIOCore
-import Synchronization
 
 /// Which backend a ``Runtime`` should use.
 public enum BackendPreference: String, Sendable, CaseIterable {
@@ -36,24 +35,48 @@ public final class Runtime: Sendable {
     ///
     /// - Parameters:
     ///   - backend: which backend to use.
-    ///   - cpuAffinity: a CPU to pin the loop thread to (benchmarks pin server and load apart).
+    ///   - loopCount: how many event loops (threads, each with its own ring) to start; a server
+    ///     uses several by listening on each loop with `reusePort: true` (see `ringio echo-server --threads`).
+    ///   - cpuAffinity: pin loop *i* to CPU `cpuAffinity + i` (modulo the CPU count); benchmarks
+    ///     pin server and load apart.
     /// - Throws: ``RingIOError`` `.backendUnavailable` when an explicitly requested backend
-    ///   cannot start; `.invalidArgument` when `RINGIO_BACKEND` holds an unknown name.
-    public convenience init(backend: BackendPreference = .automatic, cpuAffinity: Int? = nil) throws(RingIOError) {
-        try self.init(backend: backend, cpuAffinity: cpuAffinity, simulatingIOUringFailure: nil)
+    ///   cannot start; `.invalidArgument` when `RINGIO_BACKEND` holds an unknown name or
+    ///   `loopCount` is below 1.
+    public convenience init(backend: BackendPreference = .automatic, loopCount: Int = 1, cpuAffinity: Int? = nil) throws(RingIOError) {
+        try self.init(backend: backend, loopCount: loopCount, cpuAffinity: cpuAffinity, simulatingIOUringFailure: nil)
     }
 
     /// Starts a runtime; `simulatingIOUringFailure` makes io_uring start-up fail with that error,
     /// as on a machine whose seccomp profile denies `io_uring_setup` (for tests).
-    package init(backend preference: BackendPreference, cpuAffinity: Int?, simulatingIOUringFailure: RingIOError?) throws(RingIOError) {
+    package init(
+        backend preference: BackendPreference, loopCount: Int = 1, cpuAffinity: Int?, simulatingIOUringFailure: RingIOError?
+    ) throws(RingIOError) {
+        guard loopCount >= 1 else { throw RingIOError(.invalidArgument, "Runtime: loopCount \(loopCount) must be at least 1") }
+        let cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
+        func cpu(_ index: Int) -> Int? { cpuAffinity.map { ($0 + index) % cpus } }
         let (loop, choice) = try BackendSelector.startLoop(
-            name: "RingIO loop 0", preference: preference, cpu: cpuAffinity, simulatedIOUringFailure: simulatingIOUringFailure)
-        self.loops = [loop]
+            name: "RingIO loop 0", preference: preference, cpu: cpu(0), simulatedIOUringFailure: simulatingIOUringFailure)
+        var loops = [loop]
+        // The other loops run the backend the first one settled on.
+        let sameKind: BackendPreference = choice.kind == .ioUring ? .ioUring : .epoll
+        for index in 1..<loopCount {
+            do {
+                loops.append(try BackendSelector.startLoop(name: "RingIO loop \(index)", preference: sameKind, cpu: cpu(index)).0)
+            } catch {
+                let started = loops
+                Task { for loop in started { await loop.shutdown() } }
+                throw error
+            }
+        }
+        self.loops = loops
         self.backend = choice.kind
         let features = loop.features.isEmpty ? "" : "; " + loop.features.joined(separator: ", ")
         self.backendDescription = "\(choice.kind) (\(choice.reason)\(features))"
         Logger(label: "RingIO").info(
-            "RingIO runtime started", metadata: ["backend": "\(choice.kind)", "reason": "\(choice.reason)", "features": "\(loop.features)"])
+            "RingIO runtime started",
+            metadata: [
+                "backend": "\(choice.kind)", "reason": "\(choice.reason)", "features": "\(loop.features)", "loops": "\(loopCount)",
+            ])
     }
 
     /// The loop new connections and listeners are placed on.
@@ -70,7 +93,7 @@ public final class Runtime: Sendable {
         for loop in loops { await loop.shutdown() }
     }
 
-    private static let sharedRuntime = Mutex<Runtime?>(nil)
+    private static let sharedRuntime = Lock<Runtime?>(nil)
 
     /// The process-wide runtime used when code runs outside any runtime's loop; created on
     /// first use with the automatic backend choice.

@@ -34,13 +34,17 @@ struct ListenOptions: ParsableArguments {
         if unix != nil && host != nil { throw ValidationError("--unix and --host exclude each other") }
     }
 
-    /// Creates the listener these options describe (TCP ones with `tlsContext`, autostarted unless `autostartTLS` is false).
-    func makeListener(tlsContext: TLSContext? = nil, autostartTLS: Bool = true) async throws -> SocketListener {
+    /// Creates the listener these options describe (TCP ones with `tlsContext`, autostarted
+    /// unless `autostartTLS` is false), on the loop the caller runs on. `port` overrides `--port`.
+    func makeListener(
+        tlsContext: TLSContext? = nil, autostartTLS: Bool = true, reusePort: Bool = false, port: Int? = nil
+    ) async throws -> SocketListener {
         if let unix {
             if tlsContext != nil { throw ValidationError("TLS (--cert) is served over TCP only; drop --unix") }
             return try await createUNIXServer(path: unix)
         }
-        return try await createTCPServer(port: port, host: host, tlsContext: tlsContext, autostartTLS: autostartTLS)
+        return try await createTCPServer(
+            port: port ?? self.port, host: host, reusePort: reusePort, tlsContext: tlsContext, autostartTLS: autostartTLS)
     }
 }
 
@@ -100,14 +104,29 @@ enum Console {
 /// (for example on SIGINT or SIGTERM); then the handlers still running are cancelled.
 enum StreamServer {
     static func serve(_ listener: SocketListener, _ handle: @escaping @Sendable (SocketStream) async -> Void) async throws {
-        let signals = TerminationSignals { await listener.close() }
-        defer { signals.cancel() }
-        try await withThrowingDiscardingTaskGroup { group in
-            for try await client in listener.acceptConnections() {
-                group.addTask { await handle(client) }
-            }
-            group.cancelAll()
+        try await serve([(nil, listener)], handle)
+    }
 
+    /// Serves several listeners (one per event loop), each accept loop and its handlers on that
+    /// listener's loop; SIGINT or SIGTERM closes them all.
+    static func serve(
+        _ listeners: [(loop: EventLoop?, listener: SocketListener)], _ handle: @escaping @Sendable (SocketStream) async -> Void
+    ) async throws {
+        let all = listeners.map(\.listener)
+        let signals = TerminationSignals { for listener in all { await listener.close() } }
+        defer { signals.cancel() }
+        try await withThrowingTaskGroup(of: Void.self) { loops in
+            for (loop, listener) in listeners {
+                loops.addTask(executorPreference: loop) {
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await client in listener.acceptConnections() {
+                            group.addTask { await handle(client) }
+                        }
+                        group.cancelAll()
+                    }
+                }
+            }
+            try await loops.waitForAll()
         }
     }
 }

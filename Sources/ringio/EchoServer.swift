@@ -4,19 +4,45 @@ import RingIO
 /// An echo server: writes every byte it receives back to its sender (the server the benchmarks measure).
 struct EchoServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "echo-server", abstract: "Echo every byte back to its sender, for any number of clients (TCP or --unix).")
+        commandName: "echo-server",
+        abstract:
+            "Echo every byte back to its sender, for any number of clients (TCP, TLS with --cert/--key, or --unix; --threads N loops).")
 
     @OptionGroup var listen: ListenOptions
+    @OptionGroup var tls: TLSServerOptions
     @OptionGroup var backendOption: BackendOption
+
+    @Option(help: "Event loops (threads) to serve on; each listens on the port with SO_REUSEPORT.")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be in 1...256") }
+        if threads > 1 && listen.unix != nil { throw ValidationError("--threads works with TCP; drop --unix") }
+    }
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
         let listen = listen
-        try await RingIO.run(backend: try backendOption.preference) {
-            let server = try await listen.makeListener()
-            Console.listening(server)
-            try await StreamServer.serve(server) { await EchoService.echo($0) }
+        let context = try tls.makeContext()
+        let runtime = try Runtime(backend: try backendOption.preference, loopCount: threads)
+        do {
+            let shared = threads > 1
+            let first = try await runtime.run { try await listen.makeListener(tlsContext: context, reusePort: shared) }
+            var listeners: [(loop: EventLoop?, listener: SocketListener)] = [(runtime.loops[0], first)]
+            for loop in runtime.loops.dropFirst() {
+                let listener = try await withTaskExecutorPreference(loop) {
+                    try await listen.makeListener(tlsContext: context, reusePort: true, port: first.port)
+                }
+                listeners.append((loop, listener))
+            }
+            Console.listening(first)
+            let all = listeners
+            try await runtime.run { try await StreamServer.serve(all) { await EchoService.echo($0) } }
+        } catch {
+            await runtime.shutdown()
+            throw error
         }
+        await runtime.shutdown()
     }
 }
 

@@ -4,7 +4,6 @@ import CLiburing
 import CRingIOSystem
 import Glibc
 import RingIOCore
-import Synchronization
 
 /// Resolves host names with `getaddrinfo` on a Dispatch worker, so the event loop never blocks.
 enum NameResolver {
@@ -29,7 +28,7 @@ enum NameResolver {
 
     /// Whoever takes the continuation first (the lookup or the cancellation) resumes it.
     private final class Waiter: Sendable {
-        let continuation = Mutex<CheckedContinuation<[SocketAddress], any Error>?>(nil)
+        let continuation = Lock<CheckedContinuation<[SocketAddress], any Error>?>(nil)
     }
 
     private static func lookup(host: String, port: Int, passive: Bool) throws(RingIOError) -> [SocketAddress] {

@@ -24,7 +24,7 @@ final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
     private let ringBytes: Int
     private let slab: UnsafeMutableRawPointer
     private let loopThread: pthread_t
-    private let returned = Mutex<[UInt16]>([])
+    private let returned = Lock<[UInt16]>([])
     private let returnedCount = Atomic<Int>(0)
     private let registered = Atomic<Bool>(false)
 
