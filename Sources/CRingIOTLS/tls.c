@@ -51,6 +51,8 @@ struct ringio_tls_context *ringio_tls_context_create(int server, char *error, si
     // Report an EOF without close_notify as an error; the Swift layer decides what it means.
     SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    // No renegotiation: it would make SSL_write wait for reads, and RFC 9266 forbids tls-exporter with it.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (!server) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     struct ringio_tls_context *context = calloc(1, sizeof(*context));
     if (context == NULL) {
@@ -277,8 +279,11 @@ static int classify(struct ringio_tls_session *session, int result, const char *
     case SSL_ERROR_ZERO_RETURN:
         return RINGIO_TLS_CLOSED;
     default: {
+        // The verification result explains a failure only while the handshake runs and the
+        // peer is verified; otherwise (a bad record later, an unverified self-signed peer) it is stale.
         long verify = SSL_get_verify_result(session->ssl);
-        if (verify != X509_V_OK) {
+        int verifying = (SSL_get_verify_mode(session->ssl) & SSL_VERIFY_PEER) && !SSL_is_init_finished(session->ssl);
+        if (verifying && verify != X509_V_OK) {
             snprintf(error, capacity, "%s: certificate verify failed: %s", what, X509_verify_cert_error_string(verify));
             ERR_clear_error();
         } else {
@@ -308,7 +313,14 @@ int ringio_tls_write(struct ringio_tls_session *session, const void *bytes, size
     while (done < length) {
         size_t written = 0;
         int result = SSL_write_ex(session->ssl, (const unsigned char *)bytes + done, length - done, &written);
-        if (result != 1) return classify(session, result, "TLS send failed", error, error_capacity);
+        if (result != 1) {
+            int status = classify(session, result, "TLS send failed", error, error_capacity);
+            if (status != RINGIO_TLS_FAILED) {
+                snprintf(error, error_capacity, "TLS send failed: the session cannot send now (%s)",
+                         status == RINGIO_TLS_CLOSED ? "the peer closed it" : "it waits for the peer");
+            }
+            return RINGIO_TLS_FAILED;
+        }
         done += written;
     }
     return RINGIO_TLS_OK;

@@ -32,6 +32,9 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
         if let key = configuration.privateKey {
             try check(Self.withPEM(key) { ringio_tls_context_use_private_key(context, $0, $1, $2, &error, error.count) })
         }
+        if (configuration.certificateChain == nil) != (configuration.privateKey == nil) {
+            throw RingIOError(.invalidArgument, "TLSContext: give the certificate chain and its private key together")
+        }
         if configuration.role == .server && configuration.certificateChain == nil {
             throw RingIOError(.invalidArgument, "TLSContext: a server needs a certificate chain and a private key")
         }

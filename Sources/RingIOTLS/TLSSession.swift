@@ -10,7 +10,12 @@ import RingIOCore
 /// standard-compatible, and is `.brokenResource` ("possible truncation attack") when it is.
 ///
 /// Not `Sendable`: it belongs to one stream and runs on that stream's event loop. Receiving and
-/// sending may interleave there; writes to the transport go one at a time, in order (`flush`).
+/// sending may interleave there. Writes to the transport go one at a time, in order: a sender
+/// waits for an active flush to end (every flush ends: its write completes, fails, or is ended
+/// by the stream's close); a receiver that has something to answer (a key update) leaves it to
+/// the active flush, which keeps going until the engine's output is empty. A failed write to the
+/// transport breaks the session for good (its records would no longer line up), and every later
+/// call throws that failure.
 final class TLSSession: SecureLayer {
     private let context: TLSContext
     private let session: OpaquePointer
@@ -21,7 +26,10 @@ final class TLSSession: SecureLayer {
     private var error = [CChar](repeating: 0, count: 512)
     private var sentCloseNotify = false
     private var flushing = false
+    private var sending = false
     private var flushWaiters: [CheckedContinuation<Void, Never>] = []
+    /// The failure that broke the session (a lost write); rethrown by every later call.
+    private var broken: (any Error)?
     private static let recordChunk = 65536
 
     init(
@@ -49,8 +57,13 @@ final class TLSSession: SecureLayer {
     func handshake() async throws -> TLSInfo {
         while true {
             let status = ringio_tls_handshake(session, &error, error.count)
-            // Send what the engine produced, alerts included, before acting on the status.
-            try await flush()
+            // Send what the engine produced (alerts included) before acting on the status; when
+            // the handshake failed, its reason matters more than a failure to send the alert.
+            if status == Int32(RINGIO_TLS_FAILED) {
+                try? await flush()
+            } else {
+                try await flush()
+            }
             switch Int(status) {
             case Int(RINGIO_TLS_OK):
                 return info()
@@ -93,6 +106,7 @@ final class TLSSession: SecureLayer {
     // MARK: Receiving
 
     func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+        if let broken { throw broken }
         let capacity = min(maxBytes, Self.recordChunk)
         let storage = ByteStorage(capacity: capacity)
         while true {
@@ -100,12 +114,14 @@ final class TLSSession: SecureLayer {
             let status = ringio_tls_read(session, storage.base, capacity, &count, &error, error.count)
             switch Int(status) {
             case Int(RINGIO_TLS_OK):
-                if ringio_tls_pending_output(session) > 0 { try await flush() }
+                // Decrypted bytes are returned even if answering the peer (a key update) fails;
+                // that failure breaks the session and surfaces on the next call.
+                if ringio_tls_pending_output(session) > 0 { try? await flush(waitIfBusy: false) }
                 return ByteBuffer(storage: storage, lower: 0, upper: count)
             case Int(RINGIO_TLS_CLOSED):
                 return nil
             case Int(RINGIO_TLS_WANT_READ):
-                if ringio_tls_pending_output(session) > 0 { try await flush() }
+                if ringio_tls_pending_output(session) > 0 { try await flush(waitIfBusy: false) }
                 guard let chunk = try await transport.receiveChunk(maxBytes: Self.recordChunk) else {
                     if standardCompatible {
                         throw RingIOError(
@@ -130,12 +146,16 @@ final class TLSSession: SecureLayer {
     // MARK: Sending
 
     func send(_ bytes: some Collection<UInt8>) async throws {
-        guard !sentCloseNotify else {
-            throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
-        }
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
             return try await send(Array(bytes))
         }
+        if let broken { throw broken }
+        guard !sentCloseNotify else {
+            throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
+        }
+        guard !sending else { throw RingIOError(.busyResource, "TLS send: another task is already sending on this stream") }
+        sending = true
+        defer { sending = false }
         var offset = 0
         let total = bytes.count
         while offset < total {
@@ -146,8 +166,14 @@ final class TLSSession: SecureLayer {
                     ringio_tls_write(session, pointer.baseAddress.map { $0 + start }, length, &error, error.count)
                 } ?? Int32(RINGIO_TLS_FAILED)
             guard status == Int32(RINGIO_TLS_OK) else { throw RingIOError(.tlsFailure, error.messageText, bytesTransferred: offset) }
+            do {
+                try await flush()
+            } catch var failure as RingIOError {
+                // Count plaintext, not ciphertext: the bytes of earlier chunks are known to be out.
+                failure.bytesTransferred = offset
+                throw failure
+            }
             offset += length
-            try await flush()
         }
     }
 
@@ -158,10 +184,19 @@ final class TLSSession: SecureLayer {
         try await flush()
     }
 
-    /// Sends everything the engine has written, one flush at a time so records stay in order.
-    private func flush() async throws {
+    /// Sends everything the engine has written. Only one flush sends at a time, so records stay
+    /// in order. With `waitIfBusy` false a flush that finds another one active returns at once:
+    /// the active one keeps sending until the output is empty.
+    private func flush(waitIfBusy: Bool = true) async throws {
+        if let broken { throw broken }
         while flushing {
+            guard waitIfBusy else { return }
             await withCheckedContinuation { flushWaiters.append($0) }
+            if let broken {
+                // Pass the wake-up on, so every waiter learns of the failure.
+                if !flushWaiters.isEmpty { flushWaiters.removeFirst().resume() }
+                throw broken
+            }
         }
         flushing = true
         defer {
@@ -173,7 +208,12 @@ final class TLSSession: SecureLayer {
             if pending == 0 { return }
             let storage = ByteStorage(capacity: pending)
             let taken = ringio_tls_take_output(session, storage.base, pending)
-            try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))
+            do {
+                try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))
+            } catch {
+                broken = error
+                throw error
+            }
         }
     }
 }

@@ -18,8 +18,8 @@ public final class SocketListener: @unchecked Sendable {
 
     /// For a UNIX listener bound to a file: the socket file to remove on close, if it is still ours.
     private let socketFile: UNIXSocketFile?
-    /// TLS for accepted streams: started at each stream's first receive or send (`autostart`),
-    /// or kept for the stream's own `startTLS()`.
+    /// TLS for accepted streams: started right after accept in a task of its own (`autostart`;
+    /// the stream's receives and sends wait for it), or kept for the stream's own `startTLS()`.
     private let tls: (setup: TLSSetup, autostart: Bool)?
 
     init(

@@ -49,7 +49,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// Where received bytes come from: the TLS session once started, else the socket.
     private func source() async throws -> any ByteChunkSource {
-        try await security.ready(channel: channel, receiver: receiver)
+        try await security.ready(on: loop, channel: channel, receiver: receiver)
         if let layer = security.layer { return layer }
         return channel
     }
@@ -71,7 +71,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
         try await loop.confine {
-            try await security.ready(channel: channel, receiver: receiver)
+            try await security.ready(on: loop, channel: channel, receiver: receiver)
             if let layer = security.layer { return try await layer.send(bytes) }
             try await channel.send(bytes)
         }
@@ -80,7 +80,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Sends `buffer` without copying it (on a TLS stream: encrypted, so copied by encryption).
     public func sendAll(_ buffer: ByteBuffer) async throws {
         try await loop.confine {
-            try await security.ready(channel: channel, receiver: receiver)
+            try await security.ready(on: loop, channel: channel, receiver: receiver)
             if let layer = security.layer { return try await layer.send(buffer) }
             try await channel.send(buffer)
         }
@@ -95,6 +95,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// TLS stream this sends close_notify (TLS has no other half close).
     public func sendEOF() async throws {
         try await loop.confine {
+            try await security.ready(on: loop, channel: channel, receiver: receiver)
             if let layer = security.layer { return try await layer.sendCloseNotify() }
             try channel.sendEOF()
         }
@@ -105,7 +106,8 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// send get `.closedResource`; later calls get `.closedResource` too. Closing twice does nothing.
     public func close() async {
         _ = try? await loop.confine {
-            if let layer = security.layer, security.info?.standardCompatible == true {
+            // close_notify goes out unless a send is stuck (a peer that does not read): closing must not wait on it.
+            if let layer = security.layer, security.info?.standardCompatible == true, !channel.isSending {
                 _ = try? await withTimeout(.seconds(5)) { try await layer.sendCloseNotify() }
             }
             receiver.close()
@@ -128,7 +130,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
             guard !receiver.receiving && !channel.isSending else {
                 throw RingIOError(.busyResource, "startTLS on \(receiver.context): another task is receiving or sending on this stream")
             }
-            try await security.start(setup, channel: channel, receiver: receiver)
+            try await security.start(setup, on: loop, channel: channel, receiver: receiver)
         }
     }
 
@@ -145,11 +147,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
             return
         }
         security.reserveBackgroundHandshake(setup)
-        Task(executorPreference: loop) { await self.runBackgroundHandshake() }
+        // The handshake does not inherit the deadline of whoever accepted the stream.
+        Task(executorPreference: loop) { await Deadline.$current.withValue(nil) { await self.runBackgroundHandshake() } }
     }
 
     private func runBackgroundHandshake() async {
-        _ = try? await loop.confine { await security.runBackgroundHandshake(channel: channel, receiver: receiver) }
+        _ = try? await loop.confine { await security.runBackgroundHandshake(on: loop, channel: channel, receiver: receiver) }
     }
 
     /// The TLS setup a later `startTLS()` without arguments uses (from `connectTCP(tlsContext:)`
@@ -199,7 +202,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` `.invalidArgument` on a TCP stream, for empty `bytes` or more
     ///   than 64 descriptors; the errors of ``sendAll(_:)-(some Collection<UInt8>)``.
     public func sendAll(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
-        try await loop.confine { try await channel.send(bytes, descriptors: descriptors) }
+        try await loop.confine {
+            guard !security.isStartedOrPending else {
+                throw RingIOError(.invalidArgument, "send with descriptors on \(receiver.context): descriptors cannot travel over TLS")
+            }
+            try await channel.send(bytes, descriptors: descriptors)
+        }
     }
 
     /// Sends the UTF-8 encoding of `string` with `descriptors` attached; see ``sendAll(_:descriptors:)-(some Collection<UInt8>,_)``.
@@ -215,6 +223,9 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: as ``receiveSome(maxBytes:)``.
     public func receiveDescriptors(maxBytes: Int = 65536, maxDescriptors: Int = 16) async throws -> (ByteBuffer, [Int32]) {
         try await loop.confine {
+            guard !security.isStartedOrPending else {
+                throw RingIOError(.invalidArgument, "receiveDescriptors on \(receiver.context): descriptors cannot travel over TLS")
+            }
             let bytes = try await receiver.receiveSome(maxBytes: maxBytes, from: channel)
             return (bytes, channel.takeReceivedDescriptors(max: maxDescriptors))
         }

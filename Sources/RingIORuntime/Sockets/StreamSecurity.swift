@@ -27,7 +27,9 @@ final class StreamSecurity {
     private(set) var layer: (any SecureLayer)?
     private(set) var info: TLSInfo?
     private var running = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Receives and sends waiting for the handshake: parked loop operations, so their deadlines,
+    /// cancellation and the stream's close apply to the wait.
+    private var waiters: [OperationID] = []
     private var failure: (any Error)?
 
     /// Whether TLS is active or on its way (started, or waiting to start).
@@ -41,34 +43,39 @@ final class StreamSecurity {
     }
 
     /// The body of the background handshake reserved with ``reserveBackgroundHandshake(_:)``.
-    func runBackgroundHandshake(channel: any StreamChannel, receiver: BufferedReceiver) async {
+    func runBackgroundHandshake(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async {
         guard let setup else { preconditionFailure("runBackgroundHandshake without a reserved TLS setup") }
         running = false
-        try? await handshake(setup, channel: channel, receiver: receiver)
+        try? await handshake(setup, on: loop, channel: channel, receiver: receiver)
     }
 
     /// Waits for a running handshake, and throws if the handshake failed.
-    func ready(channel: any StreamChannel, receiver: BufferedReceiver) async throws {
-        while running { await withCheckedContinuation { waiters.append($0) } }
+    func ready(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+        while running {
+            let completion = await loop.perform(inKernel: false) { waiters.append($0) }
+            if let interruption = completion.interruption {
+                throw interruption.error("waiting for the TLS handshake on \(receiver.context)")
+            }
+        }
         if let failure { throw failure }
     }
 
     /// Starts TLS now.
-    func start(_ setup: TLSSetup, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    func start(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
         self.setup = setup
-        try await handshake(setup, channel: channel, receiver: receiver)
+        try await handshake(setup, on: loop, channel: channel, receiver: receiver)
     }
 
     /// Runs the handshake. Bytes the stream already buffered (a peer that sent its ClientHello
     /// right behind a STARTTLS line) are ciphertext and go to the engine first. On failure the
     /// stream is closed: its bytes can no longer be trusted.
-    private func handshake(_ setup: TLSSetup, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    private func handshake(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
         running = true
         defer {
             running = false
             let waiting = waiters
             waiters = []
-            for waiter in waiting { waiter.resume() }
+            for waiter in waiting { loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
         }
         do {
             let layer = try setup.factory.makeLayer(

@@ -46,10 +46,10 @@ public final class UDPSocket: @unchecked Sendable {
         return try await loop.confine {
             let (bytes, sender, length) = try await channel.receive(maxBytes: maxBytes)
             let from = sender ?? targetAddress ?? .unix(path: "")
-            if length > maxBytes {
+            if length > bytes.count {
                 throw RingIOError(
                     .messageTruncated,
-                    "receive on \(context): a datagram of \(length) bytes from \(from) does not fit in maxBytes \(maxBytes)",
+                    "receive on \(context): a datagram of \(length) bytes from \(from) was cut to \(bytes.count) bytes (maxBytes \(maxBytes))",
                     bytesTransferred: length, partialData: bytes)
             }
             return (bytes, from)

@@ -62,11 +62,17 @@ package enum UNIXSockets {
                 describing: "UNIX listener on \(path)")
             do {
                 try bindReplacingStale(fd, address, path: path, abstract: abstract, replace: replaceStaleSocket)
-                if let mode, !abstract {
-                    try Syscall.run("chmod \(path) to \(String(mode, radix: 8))") { chmod(path, mode_t(mode)) }
-                }
-                try SocketCalls.listen(fd, backlog: Int32(clamping: min(backlog, 65535)), describing: address)
                 let file = abstract ? nil : UNIXSocketFile(path: path)
+                do {
+                    if let mode, !abstract {
+                        try Syscall.run("chmod \(path) to \(String(mode, radix: 8))") { chmod(path, mode_t(mode)) }
+                    }
+                    try SocketCalls.listen(fd, backlog: Int32(clamping: min(backlog, 65535)), describing: address)
+                } catch {
+                    // The file is ours and no server will accept on it: do not leave it as a stale socket.
+                    file?.removeIfUnchanged()
+                    throw error
+                }
                 let channel: any AcceptChannel
                 do {
                     channel = try loop.backend.makeAcceptChannel(fd: fd, context: "UNIX listener \(path)")
@@ -100,6 +106,11 @@ package enum UNIXSockets {
                     .addressInUse,
                     "createUNIXServer: \(path) is a stale socket file (no server accepts on it); remove it or pass replaceStaleSocket: true",
                     errno: EADDRINUSE)
+            case .unknown(let code):
+                throw RingIOError(
+                    .addressInUse,
+                    "createUNIXServer: \(path) is in use and could not be checked: \(String(cString: strerror(code)).lowercased()) (\(RingIOError.errnoName(code)))",
+                    errno: EADDRINUSE)
             case .stale, .gone:
                 unlink(path)
                 try SocketCalls.bind(fd, to: address)
@@ -107,7 +118,11 @@ package enum UNIXSockets {
         }
     }
 
-    private enum PathState { case live, stale, notASocket, gone }
+    private enum PathState {
+        case live, stale, notASocket, gone
+        /// The probe itself failed (EACCES, EPERM, EMFILE, ...).
+        case unknown(Int32)
+    }
 
     /// What is at `path`: a socket a server accepts on, a socket nobody accepts on, something else, or nothing.
     private static func probe(_ path: String) -> PathState {
@@ -115,12 +130,16 @@ package enum UNIXSockets {
         guard stat(path, &status) == 0 else { return .gone }
         guard status.st_mode & S_IFMT == S_IFSOCK else { return .notASocket }
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .live }
+        guard fd >= 0 else { return .unknown(errno) }
         defer { SocketCalls.closeNow(fd) }
         let result = SocketAddress.unix(path: path).withSockAddr { Glibc.connect(fd, $0, $1) }
         if result == 0 { return .live }
-        // EAGAIN: the server's backlog is full, so it is alive.
-        return errno == ECONNREFUSED ? .stale : (errno == ENOENT ? .gone : .live)
+        switch errno {
+        case ECONNREFUSED: return .stale
+        case ENOENT: return .gone
+        case EAGAIN: return .live  // the server's backlog is full: it is alive
+        case let code: return .unknown(code)
+        }
     }
 }
 #endif

@@ -113,6 +113,8 @@ final class EpollBackend: IOBackend {
                 } catch {
                     return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled)
                 }
+                // The sleep is not a loop operation: make sure the loop is still there.
+                guard loop.inLoop, !loop.isStopping else { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
                 backoff = min(backoff * 2, .milliseconds(50))
             default:
                 return Completion(result: -code, flags: 0, interruption: nil)

@@ -132,6 +132,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         var sent = 0
         var pendingDescriptors = descriptors
         while sent < total {
+            guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
             if writable {
                 let fd = descriptor
                 let offset = sent

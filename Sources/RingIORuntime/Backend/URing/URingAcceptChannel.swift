@@ -67,15 +67,19 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
     }
 
     private func acceptOnce() async throws -> Int32 {
-        let fd = descriptor
         while true {
+            guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
+            let fd = descriptor
             let completion = await backend.perform(
                 { sqe in
                     io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
                 }, register: { singleAccept = $0 })
             singleAccept = nil
             if let interruption = completion.interruption {
-                if completion.result >= 0 { SocketCalls.closeNow(completion.result) }
+                // A connection accepted as the interruption landed is kept for the next accept.
+                if completion.result >= 0 {
+                    if closed { SocketCalls.closeNow(completion.result) } else { accepted.append(completion.result) }
+                }
                 throw interruption.error("accept on \(context)")
             }
             // A client that gave up before being accepted is not the listener's failure.

@@ -37,9 +37,9 @@ final class URingDatagramChannel: DatagramChannel {
         guard receiveOperation == nil else {
             throw RingIOError(.busyResource, "receive on \(context): another task is already receiving on this socket")
         }
-        if let datagram = stashed {
+        if let (bytes, sender, length) = stashed {
             stashed = nil
-            return datagram
+            return (bytes.count > maxBytes ? bytes[0..<maxBytes] : bytes, sender, length)
         }
         let storage = ByteStorage(capacity: maxBytes)
         let fd = descriptor

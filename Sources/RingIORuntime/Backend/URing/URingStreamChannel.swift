@@ -228,8 +228,12 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     /// Sends `count` bytes at `base`, resubmitting after short sends.
     private func sendFully(_ base: UnsafeRawPointer, count: Int, alreadySent: Int) async throws {
         var sent = 0
-        let fd = descriptor
         while sent < count {
+            // A close may have run while this task waited for its last completion.
+            guard !closed else {
+                throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: alreadySent + sent)
+            }
+            let fd = descriptor
             let offset = sent
             let completion = await backend.perform(
                 { sqe in

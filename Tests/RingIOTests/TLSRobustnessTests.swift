@@ -1,0 +1,76 @@
+import RingIO
+import Testing
+
+@Suite struct TLSRobustnessTests {
+    @Test(arguments: TestBackends.all)
+    func closingWhileASendIsStuckReturnsAndFailsTheSender(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            async let accepted = listener.accept()
+            let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
+            let server = try await accepted
+            try await withThrowingTaskGroup(of: RingIOError.Code?.self) { group in
+                // The server never reads, so this send fills the socket buffers and waits.
+                group.addTask {
+                    do {
+                        try await client.sendAll([UInt8](repeating: 1, count: 64 << 20))
+                        return nil
+                    } catch let error as RingIOError {
+                        return error.code
+                    }
+                }
+                await eventually { await client.isSending }
+                await client.close()
+                let code = try await group.next()
+                #expect(code == .closedResource)
+            }
+            await server.close()
+            await listener.close()
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aClientThatNeverHandshakesIsBoundedByTheServersDeadline(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let silent = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
+            let stream = try await listener.accept()
+            let error = await #expect(throws: RingIOError.self) {
+                try await withTimeout(.milliseconds(50)) { try await stream.receiveSome() }
+            }
+            #expect(error?.code == .timedOut)
+            await silent.close()
+            await stream.close()
+            await listener.close()
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aSecondConcurrentTLSSenderIsBusy(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            async let accepted = listener.accept()
+            let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
+            let server = try await accepted
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.sendAll([UInt8](repeating: 2, count: 32 << 20)) }
+                await eventually { await client.isSending }
+                let error = await #expect(throws: RingIOError.self) { try await client.sendAll("x") }
+                #expect(error?.code == .busyResource)
+                _ = try await server.receiveExactly(32 << 20)
+                try await group.waitForAll()
+            }
+            await client.close()
+            await server.close()
+            await listener.close()
+        }
+    }
+}
