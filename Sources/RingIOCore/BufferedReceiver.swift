@@ -32,7 +32,7 @@ package final class BufferedReceiver {
     }
 
     /// Returns up to `maxBytes` bytes: buffered bytes if there are any, else one receive.
-    package func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
+    package nonisolated(nonsending) func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
         guard maxBytes > 0 else {
             throw RingIOError(.invalidArgument, "receiveSome(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
         }
@@ -48,7 +48,7 @@ package final class BufferedReceiver {
     }
 
     /// Returns exactly `count` bytes; surplus stays buffered.
-    package func receiveExactly(_ count: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
+    package nonisolated(nonsending) func receiveExactly(_ count: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
         guard count >= 0 else {
             throw RingIOError(.invalidArgument, "receiveExactly(\(count)) on \(context): the count must not be negative")
         }
@@ -70,7 +70,7 @@ package final class BufferedReceiver {
     ///
     /// The delimiter counts toward `maxBytes`; a delimiter already buffered is found even beyond
     /// `maxBytes`. Bytes after the delimiter stay buffered.
-    package func receiveUntil(
+    package nonisolated(nonsending) func receiveUntil(
         _ delimiter: some Collection<UInt8>, maxBytes: Int, from source: some ByteChunkSource
     ) async throws -> ByteBuffer {
         let delimiter = Array(delimiter)

@@ -3,5 +3,5 @@ package protocol ByteChunkSource: AnyObject {
     /// Receives the next run of bytes, at most `maxBytes` (which is at least 1).
     ///
     /// - Returns: a non-empty buffer, or `nil` when the peer has finished sending.
-    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer?
+    nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer?
 }

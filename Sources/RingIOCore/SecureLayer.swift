@@ -51,17 +51,17 @@ public struct TLSInfo: Sendable, Equatable {
 /// The byte transport under a security layer: ciphertext in and out (a socket channel).
 package protocol CiphertextTransport: ByteChunkSource {
     /// Sends every byte of `buffer`.
-    func send(_ buffer: ByteBuffer) async throws
+    nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
 }
 
 /// A security layer (TLS) that a stream routes its bytes through once started.
 package protocol SecureLayer: ByteChunkSource {
     /// Runs the handshake to completion.
-    func handshake() async throws -> TLSInfo
+    nonisolated(nonsending) func handshake() async throws -> TLSInfo
     /// Encrypts and sends every byte of `bytes`.
-    func send(_ bytes: some Collection<UInt8>) async throws
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
     /// Sends close_notify (once).
-    func sendCloseNotify() async throws
+    nonisolated(nonsending) func sendCloseNotify() async throws
 }
 
 /// Makes security layers: a TLS context conforms.

@@ -164,7 +164,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     ///
     /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
     /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
-    func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
+    nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
         if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
         if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
         let id = table.allocate()

@@ -54,7 +54,7 @@ final class TLSSession: SecureLayer {
 
     // MARK: Handshake
 
-    func handshake() async throws -> TLSInfo {
+    nonisolated(nonsending) func handshake() async throws -> TLSInfo {
         while true {
             let status = ringio_tls_handshake(session, &error, error.count)
             // Send what the engine produced (alerts included) before acting on the status; when
@@ -105,7 +105,7 @@ final class TLSSession: SecureLayer {
 
     // MARK: Receiving
 
-    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+    nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         if let broken { throw broken }
         let capacity = min(maxBytes, Self.recordChunk)
         let storage = ByteStorage(capacity: capacity)
@@ -145,7 +145,7 @@ final class TLSSession: SecureLayer {
 
     // MARK: Sending
 
-    func send(_ bytes: some Collection<UInt8>) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws {
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
             return try await send(Array(bytes))
         }
@@ -177,7 +177,7 @@ final class TLSSession: SecureLayer {
         }
     }
 
-    func sendCloseNotify() async throws {
+    nonisolated(nonsending) func sendCloseNotify() async throws {
         guard !sentCloseNotify else { return }
         sentCloseNotify = true
         _ = ringio_tls_shutdown(session)
@@ -187,7 +187,7 @@ final class TLSSession: SecureLayer {
     /// Sends everything the engine has written. Only one flush sends at a time, so records stay
     /// in order. With `waitIfBusy` false a flush that finds another one active returns at once:
     /// the active one keeps sending until the output is empty.
-    private func flush(waitIfBusy: Bool = true) async throws {
+    private nonisolated(nonsending) func flush(waitIfBusy: Bool = true) async throws {
         if let broken { throw broken }
         while flushing {
             guard waitIfBusy else { return }

@@ -36,9 +36,9 @@ protocol IOBackend: AnyObject {
     func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel
     /// Connects socket `fd` (created as ``wantsNonBlockingSockets`` says) to `address`; the
     /// completion's result is 0 or a negated errno.
-    func connect(fd: Int32, to address: SocketAddress) async -> Completion
+    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion
     /// Closes `fd`, which no operation uses any more.
-    func close(fd: Int32) async
+    nonisolated(nonsending) func close(fd: Int32) async
 
     /// One turn's kernel work: submit what is queued, wait for events if `blocking`, dispatch them.
     func processEvents(blocking: Bool)
@@ -55,19 +55,19 @@ protocol IOBackend: AnyObject {
 /// The backend side of a connected stream: receives chunks, sends bytes, closes.
 protocol StreamChannel: CiphertextTransport {
     /// Sends every byte of `bytes`.
-    func send(_ bytes: some Collection<UInt8>) async throws
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
     /// Sends every byte of `buffer` (without copying where the backend can).
-    func send(_ buffer: ByteBuffer) async throws
+    nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
     /// Sends every byte of `bytes`, with `descriptors` attached to the first ones (SCM_RIGHTS).
     ///
     /// - Throws: `.invalidArgument` on a channel made without descriptor passing or for empty `bytes`.
-    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws
     /// Removes and returns up to `max` of the descriptors received so far (the caller owns them).
     func takeReceivedDescriptors(max: Int) -> [Int32]
     /// Half-closes the sending direction.
     func sendEOF() throws
     /// Closes the socket; waiting tasks get `.closedResource`.
-    func close() async
+    nonisolated(nonsending) func close() async
     /// The socket descriptor (for socket options), or -1 once closed.
     var descriptor: Int32 { get }
     /// Whether a send is in progress.
@@ -80,11 +80,11 @@ protocol DatagramChannel: AnyObject {
     ///
     /// - Returns: the bytes kept, the sender, and the datagram's full length (more than
     ///   `maxBytes` when it was truncated).
-    func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int)
+    nonisolated(nonsending) func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int)
     /// Sends one datagram to `address` (`nil`: the connected target).
-    func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws
     /// Closes the socket; waiting tasks get `.closedResource`.
-    func close() async
+    nonisolated(nonsending) func close() async
     /// The socket descriptor, or -1 once closed.
     var descriptor: Int32 { get }
     /// Whether a task is waiting in `receive`.
@@ -95,9 +95,9 @@ protocol DatagramChannel: AnyObject {
 protocol AcceptChannel: AnyObject {
     /// Waits for the next connection and returns its descriptor (close-on-exec; non-blocking
     /// when the backend wants non-blocking sockets).
-    func accept() async throws -> Int32
+    nonisolated(nonsending) func accept() async throws -> Int32
     /// Closes the listener; a task waiting in `accept` gets `.closedResource`.
-    func close() async
+    nonisolated(nonsending) func close() async
     /// The socket descriptor, or -1 once closed.
     var descriptor: Int32 { get }
     /// Whether a task is waiting in `accept`.

@@ -21,7 +21,9 @@ struct AcceptBackoff {
     }
 
     /// Waits before the next attempt; `register` receives the wait's id so `close` can end it.
-    mutating func wait(on loop: EventLoop, after code: Int32, context: String, register: (OperationID) -> Void) async throws {
+    nonisolated(nonsending) mutating func wait(on loop: EventLoop, after code: Int32, context: String, register: (OperationID) -> Void)
+        async throws
+    {
         if delay == Self.first {
             Logger(label: "RingIO").warning(
                 "accept on \(context): \(String(cString: strerror(code)).lowercased()) (\(RingIOError.errnoName(code))); retrying with backoff"

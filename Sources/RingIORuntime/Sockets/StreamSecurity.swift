@@ -43,14 +43,14 @@ final class StreamSecurity {
     }
 
     /// The body of the background handshake reserved with ``reserveBackgroundHandshake(_:)``.
-    func runBackgroundHandshake(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async {
+    nonisolated(nonsending) func runBackgroundHandshake(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async {
         guard let setup else { preconditionFailure("runBackgroundHandshake without a reserved TLS setup") }
         running = false
         try? await handshake(setup, on: loop, channel: channel, receiver: receiver)
     }
 
     /// Waits for a running handshake, and throws if the handshake failed.
-    func ready(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    nonisolated(nonsending) func ready(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
         while running {
             let completion = await loop.perform(inKernel: false) { waiters.append($0) }
             if let interruption = completion.interruption {
@@ -61,7 +61,9 @@ final class StreamSecurity {
     }
 
     /// Starts TLS now.
-    func start(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    nonisolated(nonsending) func start(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver)
+        async throws
+    {
         self.setup = setup
         try await handshake(setup, on: loop, channel: channel, receiver: receiver)
     }
@@ -69,7 +71,9 @@ final class StreamSecurity {
     /// Runs the handshake. Bytes the stream already buffered (a peer that sent its ClientHello
     /// right behind a STARTTLS line) are ciphertext and go to the engine first. On failure the
     /// stream is closed: its bytes can no longer be trusted.
-    private func handshake(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    nonisolated(nonsending) private func handshake(
+        _ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver
+    ) async throws {
         running = true
         defer {
             running = false

@@ -31,7 +31,7 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
     }
 
-    func accept() async throws -> Int32 {
+    nonisolated(nonsending) func accept() async throws -> Int32 {
         guard waiter == nil else {
             throw RingIOError(.busyResource, "accept on \(context): another task is already accepting on this listener")
         }
@@ -61,7 +61,7 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         }
     }
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         if let waiter { backend.loop.interrupt(waiter, .closed) }

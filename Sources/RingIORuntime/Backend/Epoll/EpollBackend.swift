@@ -75,7 +75,7 @@ final class EpollBackend: IOBackend {
     }
 
     /// Parks the calling task until `complete` or an interruption; `register` receives the id.
-    func park(_ register: (OperationID) -> Void) async -> Completion {
+    nonisolated(nonsending) func park(_ register: (OperationID) -> Void) async -> Completion {
         await loop.perform(inKernel: false, register)
     }
 
@@ -93,7 +93,7 @@ final class EpollBackend: IOBackend {
         try EpollAcceptChannel(backend: self, fd: fd, context: context)
     }
 
-    func connect(fd: Int32, to address: SocketAddress) async -> Completion {
+    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion {
         var backoff = Duration.milliseconds(1)
         while true {
             let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
@@ -123,7 +123,7 @@ final class EpollBackend: IOBackend {
     }
 
     /// Waits for an in-progress connect to finish and reads its outcome (SO_ERROR).
-    private func finishConnect(_ fd: Int32) async -> Completion {
+    private nonisolated(nonsending) func finishConnect(_ fd: Int32) async -> Completion {
         let waiter = ConnectWaiter(loop: loop)
         let token: Int
         do {
@@ -146,7 +146,7 @@ final class EpollBackend: IOBackend {
         }
     }
 
-    func close(fd: Int32) async {
+    nonisolated(nonsending) func close(fd: Int32) async {
         // Closing a socket does not block (RingIO sets no SO_LINGER), so it needs no readiness.
         SocketCalls.closeNow(fd)
     }

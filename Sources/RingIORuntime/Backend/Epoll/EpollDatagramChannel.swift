@@ -42,7 +42,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         }
     }
 
-    func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int) {
+    nonisolated(nonsending) func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int) {
         guard receiver == nil else {
             throw RingIOError(.busyResource, "receive on \(context): another task is already receiving on this socket")
         }
@@ -66,7 +66,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         }
     }
 
-    func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
         guard !sending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this socket") }
         sending = true
         defer { sending = false }
@@ -77,7 +77,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         }
     }
 
-    private func send(contiguous bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
+    private nonisolated(nonsending) func send(contiguous bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
         let target = address.map { " to \($0)" } ?? ""
         while true {
             guard !closed else { throw RingIOError(.closedResource, "send on \(context): the socket is closed") }
@@ -109,7 +109,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         }
     }
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         for id in [receiver, sender].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }

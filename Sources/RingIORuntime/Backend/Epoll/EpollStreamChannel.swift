@@ -50,7 +50,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
 
     // MARK: Receiving
 
-    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+    nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
             if let terminal {
@@ -95,11 +95,11 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
 
     // MARK: Sending
 
-    func send(_ buffer: ByteBuffer) async throws {
+    nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws {
         try await send(contiguous: buffer, descriptors: [])
     }
 
-    func send(_ bytes: some Collection<UInt8>) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws {
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
             try await send(contiguous: Array(bytes), descriptors: [])
         } else {
@@ -107,7 +107,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         }
     }
 
-    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
         guard sendMessage != nil else {
             throw RingIOError(.invalidArgument, "send with descriptors on \(context): only UNIX streams pass descriptors")
         }
@@ -123,7 +123,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
 
     /// Sends contiguous `bytes` (with `descriptors` on the first bytes out), re-entering their
     /// storage after every wait: nothing is pinned across a suspension, so nothing is copied.
-    private func send(contiguous bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+    private nonisolated(nonsending) func send(contiguous bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
         guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
         guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
         isSending = true
@@ -181,7 +181,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
 
     // MARK: Closing
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         for id in [receiver, sender].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }

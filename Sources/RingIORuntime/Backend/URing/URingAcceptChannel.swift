@@ -33,7 +33,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
 
     var isAccepting: Bool { waiter != nil || singleAccept != nil }
 
-    func accept() async throws -> Int32 {
+    nonisolated(nonsending) func accept() async throws -> Int32 {
         guard waiter == nil && singleAccept == nil else {
             throw RingIOError(.busyResource, "accept on \(context): another task is already accepting on this listener")
         }
@@ -66,7 +66,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         }
     }
 
-    private func acceptOnce() async throws -> Int32 {
+    private nonisolated(nonsending) func acceptOnce() async throws -> Int32 {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
             let fd = descriptor
@@ -111,7 +111,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
     }
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         if let multishot { backend.cancelKernelOperation(multishot) }

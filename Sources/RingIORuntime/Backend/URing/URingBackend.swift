@@ -139,7 +139,7 @@ final class URingBackend: IOBackend {
     }
 
     /// Submits one SQE prepared by `prepare` and suspends until its CQE (or interruption).
-    func perform(
+    nonisolated(nonsending) func perform(
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void, register: (OperationID) -> Void = { _ in }
     ) async -> Completion {
         await loop.perform(inKernel: true) { id in
@@ -254,7 +254,7 @@ final class URingBackend: IOBackend {
         URingAcceptChannel(backend: self, fd: fd, context: context)
     }
 
-    func connect(fd: Int32, to address: SocketAddress) async -> Completion {
+    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion {
         // The kernel reads the address while the connect is in flight: it lives until the CQE.
         let storage = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
         defer { storage.deallocate() }
@@ -264,7 +264,7 @@ final class URingBackend: IOBackend {
         }
     }
 
-    func close(fd: Int32) async {
+    nonisolated(nonsending) func close(fd: Int32) async {
         let completion = await perform { io_uring_prep_close($0, fd) }
         if completion.interruption != nil && completion.result < 0 {
             // The close never ran in the kernel (deadline passed, task cancelled, loop stopping):

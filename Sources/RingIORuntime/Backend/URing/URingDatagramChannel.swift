@@ -32,7 +32,7 @@ final class URingDatagramChannel: DatagramChannel {
 
     var isReceiving: Bool { receiveOperation != nil }
 
-    func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int) {
+    nonisolated(nonsending) func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int) {
         guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the socket is closed") }
         guard receiveOperation == nil else {
             throw RingIOError(.busyResource, "receive on \(context): another task is already receiving on this socket")
@@ -63,7 +63,7 @@ final class URingDatagramChannel: DatagramChannel {
         return datagram
     }
 
-    func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws {
         guard !closed else { throw RingIOError(.closedResource, "send on \(context): the socket is closed") }
         guard !sending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this socket") }
         sending = true
@@ -82,7 +82,7 @@ final class URingDatagramChannel: DatagramChannel {
         try await sendDatagram(block, count: count, to: address)
     }
 
-    private func sendDatagram(_ base: UnsafeRawPointer, count: Int, to address: SocketAddress?) async throws {
+    private nonisolated(nonsending) func sendDatagram(_ base: UnsafeRawPointer, count: Int, to address: SocketAddress?) async throws {
         try sendMessage.prepareSend(from: base, length: count, to: address, descriptors: [])
         let fd = descriptor
         let message = sendMessage
@@ -96,7 +96,7 @@ final class URingDatagramChannel: DatagramChannel {
         if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "send on \(context)\(target)") }
     }
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         stashed = nil

@@ -50,7 +50,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
 
     // MARK: Receiving
 
-    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+    nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
             if arrivedHead < arrived.count { return popArrived(maxBytes: maxBytes) }
@@ -96,7 +96,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     }
 
     /// One recv into fresh heap memory; sets `terminal` at end of stream or error.
-    private func receiveOnce(maxBytes: Int) async throws -> ByteBuffer? {
+    private nonisolated(nonsending) func receiveOnce(maxBytes: Int) async throws -> ByteBuffer? {
         let capacity = min(maxBytes, 65536)
         let storage = ByteStorage(capacity: capacity)
         let fd = descriptor
@@ -152,7 +152,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
 
     // MARK: Sending
 
-    func send(_ buffer: ByteBuffer) async throws {
+    nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws {
         try beginSend()
         defer { isSending = false }
         guard !buffer.isEmpty else { return }
@@ -160,7 +160,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         try await sendFully(buffer.storageAddress, count: buffer.count, alreadySent: 0)
     }
 
-    func send(_ bytes: some Collection<UInt8>) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws {
         if let buffer = bytes as? ByteBuffer { return try await send(buffer) }
         try beginSend()
         defer { isSending = false }
@@ -170,7 +170,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     }
 
     /// Copies `bytes[start...]` into `block` one block at a time and sends each copy fully.
-    private func sendStaged<Bytes: Collection<UInt8>>(
+    private nonisolated(nonsending) func sendStaged<Bytes: Collection<UInt8>>(
         _ bytes: Bytes, from start: Bytes.Index, through block: UnsafeMutableRawPointer, alreadySent: Int
     ) async throws {
         var total = alreadySent
@@ -185,7 +185,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         }
     }
 
-    func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
         guard let message = sendMessage else {
             throw RingIOError(.invalidArgument, "send with descriptors on \(context): only UNIX streams pass descriptors")
         }
@@ -226,7 +226,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     }
 
     /// Sends `count` bytes at `base`, resubmitting after short sends.
-    private func sendFully(_ base: UnsafeRawPointer, count: Int, alreadySent: Int) async throws {
+    private nonisolated(nonsending) func sendFully(_ base: UnsafeRawPointer, count: Int, alreadySent: Int) async throws {
         var sent = 0
         while sent < count {
             // A close may have run while this task waited for its last completion.
@@ -261,7 +261,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
 
     // MARK: Closing
 
-    func close() async {
+    nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         if let multishot { backend.cancelKernelOperation(multishot) }
