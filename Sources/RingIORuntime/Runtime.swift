@@ -79,6 +79,15 @@ public final class Runtime: Sendable {
             ])
     }
 
+    /// Why `backend` cannot start on this machine, or `nil` when it can (checked without
+    /// starting a runtime).
+    package static func unavailableReason(_ backend: BackendPreference) -> String? {
+        switch backend {
+        case .ioUring: return URingBackend.unavailableReason()
+        case .epoll, .automatic: return nil
+        }
+    }
+
     /// The loop new connections and listeners are placed on.
     public var loop: EventLoop { loops[0] }
 

@@ -202,6 +202,9 @@ final class EpollBackend: IOBackend {
     func close() {
         guard !closed else { return }
         closed = true
+        // Channels and this backend refer to each other; drop the backend's side of the cycle.
+        handlers.removeAll()
+        freeTokens.removeAll()
         Glibc.close(epollFD)
         events.deallocate()
     }

@@ -104,6 +104,20 @@ final class URingBackend: IOBackend {
 
     // MARK: - Probe
 
+    /// Why io_uring cannot run here (a ring is set up on the calling thread, probed and torn
+    /// down again), or `nil` when it can.
+    static func unavailableReason() -> String? {
+        let ring = UnsafeMutablePointer<io_uring>.allocate(capacity: 1)
+        ring.initialize(to: io_uring())
+        defer { ring.deallocate() }
+        let result = io_uring_queue_init(8, ring, 0)
+        guard result == 0 else {
+            return "io_uring_setup failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))"
+        }
+        defer { io_uring_queue_exit(ring) }
+        return missingOperation(ring).map { "the kernel's io_uring does not support \($0)" }
+    }
+
     private static func missingOperation(_ ring: UnsafeMutablePointer<io_uring>) -> String? {
         guard let probe = io_uring_get_probe_ring(ring) else { return "IORING_REGISTER_PROBE" }
         defer { io_uring_free_probe(probe) }
