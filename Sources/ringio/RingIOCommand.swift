@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `ringio`: the AnyIO networking guide's examples, an echo server and the echo benchmark.
+/// `ringio`: the AnyIO networking guide's examples, an echo server, the echo benchmark and the soak test.
 @main
 struct RingIOCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,7 +8,7 @@ struct RingIOCommand: AsyncParsableCommand {
         abstract: "RingIO's examples, echo server and loopback benchmark.",
         subcommands: [
             HelloServer.self, HelloClient.self, EchoServer.self, UDPHelloServer.self, UDPSend.self, StartTLSServer.self,
-            StartTLSClient.self, Bench.self,
+            StartTLSClient.self, Bench.self, Soak.self,
         ]
     )
 }

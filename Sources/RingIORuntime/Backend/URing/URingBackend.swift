@@ -17,7 +17,8 @@ final class URingBackend: IOBackend {
     private static let ignoredToken: UInt64 = .max
     /// `user_data` of the read on the loop's wake-up eventfd.
     private static let wakeToken: UInt64 = .max - 1
-    /// Set in the `user_data` of an operation's deadline timer.
+    /// Set in the `user_data` of a kernel timeout that wakes the loop for the deadline heap
+    /// (the low bits number the timeout).
     private static let timerBit: UInt64 = 1 << 63
     private static let cqeBatch: UInt32 = 256
 
@@ -29,9 +30,17 @@ final class URingBackend: IOBackend {
     private let ring: UnsafeMutablePointer<io_uring>
     private let cqes: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
-    /// Timespecs for deadline timers, in pages that never move (one entry per operation slot).
-    private var timespecPages: [UnsafeMutablePointer<__kernel_timespec>] = []
-    private static let timespecsPerPage = 256
+    /// Deadlines of waiting operations, earliest first. One IORING_OP_TIMEOUT is kept armed for
+    /// the earliest (a few more while an earlier one replaces a later one), so an operation with
+    /// a deadline costs a heap insertion, not two SQEs and a kernel timer of its own.
+    private var timers = TimerHeap()
+    private var due: [OperationID] = []
+    /// Kernel timeouts in flight: their number (in `user_data`) and the instant they fire at.
+    private var kernelTimeouts: [(number: UInt64, deadline: ContinuousClock.Instant)] = []
+    private var nextTimeoutNumber: UInt64 = 0
+    /// Timespecs the kernel reads when it takes a timeout SQE; fixed memory, used round-robin.
+    private let timespecs: UnsafeMutablePointer<__kernel_timespec>
+    private static let timespecCount = 64
     /// The provided buffer ring fed to multishot recv, if the kernel supports it.
     let receiveBuffers: URingBufferRing?
     /// Blocks that `send` copies non-owned bytes into while the kernel reads them.
@@ -52,6 +61,8 @@ final class URingBackend: IOBackend {
         cqes = .allocate(capacity: Int(Self.cqeBatch))
         wakeBuffer = .allocate(capacity: 1)
         wakeBuffer.initialize(to: 0)
+        timespecs = .allocate(capacity: Self.timespecCount)
+        timespecs.initialize(repeating: __kernel_timespec(), count: Self.timespecCount)
 
         var enabled: [String] = []
         var result: Int32 = -EINVAL
@@ -78,6 +89,7 @@ final class URingBackend: IOBackend {
             ring.deallocate()
             cqes.deallocate()
             wakeBuffer.deallocate()
+            timespecs.deallocate()
             throw RingIOError(
                 .backendUnavailable, "io_uring_setup failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))",
                 errno: -result)
@@ -88,6 +100,7 @@ final class URingBackend: IOBackend {
             ring.deallocate()
             cqes.deallocate()
             wakeBuffer.deallocate()
+            timespecs.deallocate()
             throw RingIOError(.backendUnavailable, "the kernel's io_uring does not support \(missing)")
         }
 
@@ -186,25 +199,46 @@ final class URingBackend: IOBackend {
     }
 
     func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant) {
-        let page = Int(id.slot) / Self.timespecsPerPage
-        while timespecPages.count <= page {
-            let fresh = UnsafeMutablePointer<__kernel_timespec>.allocate(capacity: Self.timespecsPerPage)
-            fresh.initialize(repeating: __kernel_timespec(), count: Self.timespecsPerPage)
-            timespecPages.append(fresh)
-        }
-        let spec = timespecPages[page] + Int(id.slot) % Self.timespecsPerPage
-        let remaining = max(ContinuousClock.now.duration(to: deadline), .zero).components
+        timers.insert(id, deadline: deadline)
+        armKernelTimeoutIfNeeded()
+    }
+
+    func disarmTimer(_ id: OperationID) {
+        // Lazy: the entry stays in the heap until it comes due or the heap is rebuilt.
+        let table = loop.table
+        timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
+    }
+
+    /// Makes sure a kernel timeout fires no later than the earliest deadline.
+    private func armKernelTimeoutIfNeeded() {
+        guard let earliest = timers.earliest else { return }
+        if kernelTimeouts.contains(where: { $0.deadline <= earliest }) { return }
+        let number = nextTimeoutNumber
+        nextTimeoutNumber &+= 1
+        let spec = timespecs + Int(number % UInt64(Self.timespecCount))
+        let remaining = max(ContinuousClock.now.duration(to: earliest), .zero).components
         spec.pointee.tv_sec = remaining.seconds
         spec.pointee.tv_nsec = remaining.attoseconds / 1_000_000_000
         let sqe = nextSQE()
         io_uring_prep_timeout(sqe, spec, 0, 0)
-        io_uring_sqe_set_data64(sqe, id.userData | Self.timerBit)
+        io_uring_sqe_set_data64(sqe, Self.timerBit | number)
+        kernelTimeouts.append((number, earliest))
+        if kernelTimeouts.count >= Self.timespecCount / 2 {
+            // Too many replaced timeouts in flight: submit now so their timespecs are read.
+            _ = io_uring_submit(ring)
+        }
     }
 
-    func disarmTimer(_ id: OperationID) {
-        let sqe = nextSQE()
-        io_uring_prep_timeout_remove(sqe, id.userData | Self.timerBit, 0)
-        io_uring_sqe_set_data64(sqe, Self.ignoredToken)
+    /// A kernel timeout fired (or was cancelled): interrupt every operation whose deadline passed.
+    private func kernelTimeoutCompleted(_ number: UInt64) {
+        kernelTimeouts.removeAll { $0.number == number }
+        timers.popDue(now: .now, into: &due)
+        for id in due {
+            if loop.table.isCurrent(id) && loop.table[id].timerArmed { timers.noteFired() }
+            loop.timerFired(id)
+        }
+        due.removeAll(keepingCapacity: true)
+        armKernelTimeoutIfNeeded()
     }
 
     // MARK: - The turn
@@ -238,7 +272,7 @@ final class URingBackend: IOBackend {
             break
         }
         if userData & Self.timerBit != 0 {
-            if result == -ETIME { loop.timerFired(OperationID(userData: userData & ~Self.timerBit)) }
+            kernelTimeoutCompleted(userData & ~Self.timerBit)
             return
         }
         let id = OperationID(userData: userData)
@@ -295,8 +329,7 @@ final class URingBackend: IOBackend {
         ring.deallocate()
         cqes.deallocate()
         wakeBuffer.deallocate()
-        for page in timespecPages { page.deallocate() }
-        timespecPages = []
+        timespecs.deallocate()
         sendStaging.releaseAll()
     }
 }

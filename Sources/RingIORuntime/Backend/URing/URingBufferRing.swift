@@ -41,6 +41,10 @@ final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
         else { return nil }
         ringMemory = memory
         slab = UnsafeMutableRawPointer.allocate(byteCount: Int(entries) * bufferSize, alignment: 4096)
+        // Touch every page now: the ring hands buffers out round-robin, so all of them are used
+        // soon anyway, and faulting them in here keeps page faults off the receive path and the
+        // resident size steady from the start.
+        slab.initializeMemory(as: UInt8.self, repeating: 0, count: Int(entries) * bufferSize)
         guard ringio_register_buf_ring(ring, memory, entries, group) == 0 else {
             munmap(memory, ringBytes)
             slab.deallocate()

@@ -9,7 +9,8 @@ import RingIOCore
 /// Receiving: a multishot recv stays armed while the stream is open; each completion carries a
 /// provided buffer, queued here until a receive takes it (zero copy). A waiting receiver is a
 /// parked operation completed by the next arrival. If the provided buffers run out (ENOBUFS) the
-/// next receive is a one-off recv into heap memory, then multishot resumes.
+/// next receives (32 of them) are one-off recvs into heap memory, then multishot is tried again:
+/// with more busy streams than buffers, re-arming at once would only run out again.
 ///
 /// Sending: `ByteBuffer`s are sent straight from their storage; other bytes are copied into
 /// staging blocks of 64 KiB. Short sends are resubmitted until every byte is sent.
@@ -28,7 +29,9 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     /// 0 after end of stream, an errno after a receive error.
     private var terminal: Int32?
     private var multishot: OperationID?
-    private var useOneShotOnce = false
+    /// Receives left to do one-shot after the provided buffers ran out.
+    private var oneShotReceives = 0
+    private static let oneShotReceivesAfterExhaustion = 32
     private var receiver: OperationID?
     private var oneShotReceive: OperationID?
     private var sendOperation: OperationID?
@@ -58,11 +61,11 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                 if terminal == 0 { return nil }
                 throw RingIOError.system(errno: terminal, "receive on \(context)")
             }
-            if multishot == nil && backend.multishotReceive && !useOneShotOnce && receiveMessage == nil {
+            if multishot == nil && backend.multishotReceive && oneShotReceives == 0 && receiveMessage == nil {
                 armMultishot()
             }
             if multishot == nil {
-                useOneShotOnce = false
+                oneShotReceives = max(oneShotReceives - 1, 0)
                 if let chunk = try await receiveOnce(maxBytes: maxBytes) { return chunk }
                 continue
             }
@@ -78,9 +81,16 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             arrived[arrivedHead] = first[maxBytes..<first.count]
             return first[0..<maxBytes]
         }
+        // Drop the queue's reference at once, so the provided buffer goes back to the ring as
+        // soon as the caller is done with it.
+        arrived[arrivedHead] = ByteBuffer()
         arrivedHead += 1
         if arrivedHead == arrived.count {
             arrived.removeAll(keepingCapacity: true)
+            arrivedHead = 0
+        } else if arrivedHead >= 16 && arrivedHead * 2 >= arrived.count {
+            // A queue that never quite drains must not grow without end.
+            arrived.removeFirst(arrivedHead)
             arrivedHead = 0
         }
         return first
@@ -95,9 +105,11 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         }
     }
 
-    /// One recv into fresh heap memory; sets `terminal` at end of stream or error.
+    /// One recv into fresh heap memory; sets `terminal` at end of stream or error. Without
+    /// descriptor passing this runs only when provided buffers are short, so it asks for at most
+    /// 4 KiB: with thousands of streams in that state, 64 KiB each would add up to a large peak.
     private nonisolated(nonsending) func receiveOnce(maxBytes: Int) async throws -> ByteBuffer? {
-        let capacity = min(maxBytes, 65536)
+        let capacity = min(maxBytes, receiveMessage == nil ? 4096 : 65536)
         let storage = ByteStorage(capacity: capacity)
         let fd = descriptor
         let message = receiveMessage
@@ -140,7 +152,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         } else if result == 0 {
             terminal = 0
         } else if result == -ENOBUFS {
-            useOneShotOnce = true
+            oneShotReceives = Self.oneShotReceivesAfterExhaustion
         } else if result == -EINVAL && arrived.isEmpty && terminal == nil {
             // The kernel does not take multishot recv after all: use one-shot receives from now on.
             backend.multishotReceive = false
