@@ -108,25 +108,44 @@ final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
 }
 
 /// Memory that `send` copies caller-owned bytes into while the kernel reads them (the caller's
-/// `[UInt8]` or `String` cannot be pinned across a suspension). Loop-confined.
+/// `[UInt8]` or `String` cannot be pinned across a suspension). Two sizes: 4 KiB blocks for small
+/// sends, 64 KiB for large ones, so thousands of concurrent small sends do not each hold 64 KiB.
+/// Up to 64 free blocks of each size are kept. Loop-confined.
 final class URingSendStaging {
-    static let blockSize = 65536
-    private var free: [UnsafeMutableRawPointer] = []
-    private let keep = 64
-
-    /// A block of ``blockSize`` bytes.
-    func acquire() -> UnsafeMutableRawPointer {
-        free.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: Self.blockSize, alignment: 64)
+    /// A block on loan to one send.
+    struct Block {
+        let base: UnsafeMutableRawPointer
+        let capacity: Int
     }
 
-    /// Returns a block from ``acquire()``.
-    func release(_ block: UnsafeMutableRawPointer) {
-        if free.count < keep { free.append(block) } else { block.deallocate() }
+    static let smallSize = 4096
+    static let largeSize = 65536
+    private var small: [UnsafeMutableRawPointer] = []
+    private var large: [UnsafeMutableRawPointer] = []
+    private let keep = 64
+
+    /// A block for sending `count` bytes (the large size when `count` exceeds the small one;
+    /// larger sends go through it a block at a time).
+    func acquire(for count: Int) -> Block {
+        if count <= Self.smallSize {
+            return Block(base: small.popLast() ?? .allocate(byteCount: Self.smallSize, alignment: 64), capacity: Self.smallSize)
+        }
+        return Block(base: large.popLast() ?? .allocate(byteCount: Self.largeSize, alignment: 64), capacity: Self.largeSize)
+    }
+
+    /// Returns a block from ``acquire(for:)``.
+    func release(_ block: Block) {
+        if block.capacity == Self.smallSize {
+            if small.count < keep { small.append(block.base) } else { block.base.deallocate() }
+        } else {
+            if large.count < keep { large.append(block.base) } else { block.base.deallocate() }
+        }
     }
 
     func releaseAll() {
-        for block in free { block.deallocate() }
-        free = []
+        for block in small + large { block.deallocate() }
+        small = []
+        large = []
     }
 }
 #endif

@@ -73,13 +73,13 @@ final class URingDatagramChannel: DatagramChannel {
             return try await sendDatagram(buffer.storageAddress, count: buffer.count, to: address)
         }
         let count = bytes.count
-        guard count <= URingSendStaging.blockSize else {
+        guard count <= URingSendStaging.largeSize else {
             throw RingIOError(.invalidArgument, "send on \(context): a datagram of \(count) bytes is larger than UDP allows (65,507)")
         }
-        let block = backend.sendStaging.acquire()
+        let block = backend.sendStaging.acquire(for: count)
         defer { backend.sendStaging.release(block) }
-        UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize).copyBytes(from: bytes)
-        try await sendDatagram(block, count: count, to: address)
+        UnsafeMutableRawBufferPointer(start: block.base, count: block.capacity).copyBytes(from: bytes)
+        try await sendDatagram(block.base, count: count, to: address)
     }
 
     private nonisolated(nonsending) func sendDatagram(_ base: UnsafeRawPointer, count: Int, to address: SocketAddress?) async throws {

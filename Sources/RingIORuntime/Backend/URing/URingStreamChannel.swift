@@ -176,22 +176,22 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         if let buffer = bytes as? ByteBuffer { return try await send(buffer) }
         try beginSend()
         defer { isSending = false }
-        let block = backend.sendStaging.acquire()
+        let block = backend.sendStaging.acquire(for: bytes.count)
         defer { backend.sendStaging.release(block) }
         try await sendStaged(bytes, from: bytes.startIndex, through: block, alreadySent: 0)
     }
 
     /// Copies `bytes[start...]` into `block` one block at a time and sends each copy fully.
     private nonisolated(nonsending) func sendStaged<Bytes: Collection<UInt8>>(
-        _ bytes: Bytes, from start: Bytes.Index, through block: UnsafeMutableRawPointer, alreadySent: Int
+        _ bytes: Bytes, from start: Bytes.Index, through block: URingSendStaging.Block, alreadySent: Int
     ) async throws {
         var total = alreadySent
         var index = start
         while index != bytes.endIndex {
-            let end = bytes.index(index, offsetBy: URingSendStaging.blockSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
-            UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize).copyBytes(from: bytes[index..<end])
+            let end = bytes.index(index, offsetBy: block.capacity, limitedBy: bytes.endIndex) ?? bytes.endIndex
+            UnsafeMutableRawBufferPointer(start: block.base, count: block.capacity).copyBytes(from: bytes[index..<end])
             let count = bytes.distance(from: index, to: end)
-            try await sendFully(block, count: count, alreadySent: total)
+            try await sendFully(block.base, count: count, alreadySent: total)
             total += count
             index = end
         }
@@ -206,14 +206,14 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         }
         try beginSend()
         defer { isSending = false }
-        let block = backend.sendStaging.acquire()
+        let block = backend.sendStaging.acquire(for: bytes.count)
         defer { backend.sendStaging.release(block) }
         // The descriptors ride on the first block, sent with sendmsg; the rest follows as usual.
-        let firstEnd = bytes.index(bytes.startIndex, offsetBy: URingSendStaging.blockSize, limitedBy: bytes.endIndex) ?? bytes.endIndex
+        let firstEnd = bytes.index(bytes.startIndex, offsetBy: block.capacity, limitedBy: bytes.endIndex) ?? bytes.endIndex
         let first = bytes[bytes.startIndex..<firstEnd]
-        UnsafeMutableRawBufferPointer(start: block, count: URingSendStaging.blockSize).copyBytes(from: first)
+        UnsafeMutableRawBufferPointer(start: block.base, count: block.capacity).copyBytes(from: first)
         let count = first.count
-        try message.prepareSend(from: block, length: count, to: nil, descriptors: descriptors)
+        try message.prepareSend(from: block.base, length: count, to: nil, descriptors: descriptors)
         let fd = descriptor
         let completion = await backend.perform(
             { sqe in
@@ -223,7 +223,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         let sent = max(Int(completion.result), 0)
         if let interruption = completion.interruption { throw interruption.error("send on \(context)", bytesTransferred: sent) }
         if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: 0) }
-        if sent < count { try await sendFully(block + sent, count: count - sent, alreadySent: sent) }
+        if sent < count { try await sendFully(block.base + sent, count: count - sent, alreadySent: sent) }
         try await sendStaged(bytes, from: firstEnd, through: block, alreadySent: count)
     }
 
