@@ -39,11 +39,20 @@ import Testing
     func doubleColonListensOnIPv6Only(backend: BackendPreference) async throws {
         try #require(ipv6LoopbackAvailable)
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "::")
-            let port = try #require(listener.port)
-            let error = await #expect(throws: RingIOError.self) { try await connectTCP(host: "127.0.0.1", port: port) }
-            #expect(error?.code == .connectionRefused)
-            await listener.close()
+            let v6Only = try await createTCPServer(port: 0, host: "::")
+            let port = try #require(v6Only.port)
+            // The IPv4 port stays free only if the "::" listener is IPv6-only (a dual-stack one
+            // would hold it); connecting would race other tests that bind IPv4 ports.
+            let v4 = try await createTCPServer(port: port, host: "127.0.0.1")
+            #expect(v4.port == port)
+            await v4.close()
+            await v6Only.close()
+            let dualStack = try await createTCPServer(port: 0)
+            let taken = await #expect(throws: RingIOError.self) {
+                try await createTCPServer(port: try #require(dualStack.port), host: "127.0.0.1")
+            }
+            #expect(taken?.code == .addressInUse)
+            await dualStack.close()
         }
     }
 
