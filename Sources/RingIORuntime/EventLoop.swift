@@ -23,6 +23,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     let table = OperationTable()
     private var jobs: [UnownedJob] = []
     private var running: [UnownedJob] = []
+    /// Swapped with the inbox's job array each turn, so neither side allocates (its own storage,
+    /// never shared with another array, so the inbox's appends do not copy on write).
+    private var remoteJobs: [UnownedJob] = []
     private var spareInterrupts: [(OperationID, Interruption)] = []
     private var backendStorage: (any IOBackend)?
     private(set) var isStopping = false
@@ -57,6 +60,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         self.wakeFD = wakeFD
         jobs.reserveCapacity(256)
         running.reserveCapacity(256)
+        remoteJobs.reserveCapacity(256)
     }
 
     /// Starts a loop on a new thread with a backend made by `makeBackend` (run on that thread,
@@ -289,15 +293,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func runTurns() {
         while true {
-            var remote: [UnownedJob] = running
             let stopRequested = inbox.withLock { inbox -> Bool in
-                swap(&inbox.jobs, &remote)
+                swap(&inbox.jobs, &remoteJobs)
                 swap(&inbox.interrupts, &spareInterrupts)
                 return inbox.stopRequested
             }
-            jobs.append(contentsOf: remote)
-            remote.removeAll(keepingCapacity: true)
-            running = remote
+            jobs.append(contentsOf: remoteJobs)
+            remoteJobs.removeAll(keepingCapacity: true)
             for (id, reason) in spareInterrupts { interrupt(id, reason) }
             spareInterrupts.removeAll(keepingCapacity: true)
             if stopRequested && !isStopping { beginStopping() }

@@ -117,16 +117,19 @@ enum StreamServer {
         defer { signals.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { loops in
             for (loop, listener) in listeners {
-                loops.addTask(executorPreference: loop) {
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for try await client in listener.acceptConnections() {
-                            group.addTask { await handle(client) }
-                        }
-                        group.cancelAll()
-                    }
-                }
+                loops.addTask(executorPreference: loop) { try await acceptLoop(listener, handle) }
             }
             try await loops.waitForAll()
+        }
+    }
+
+    /// One task per client until the listener closes; then the handlers still running are cancelled.
+    static func acceptLoop(_ listener: SocketListener, _ handle: @escaping @Sendable (SocketStream) async -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await client in listener.acceptConnections() {
+                group.addTask { await handle(client) }
+            }
+            group.cancelAll()
         }
     }
 }

@@ -48,15 +48,10 @@ struct EchoServer: AsyncParsableCommand {
 
 /// The echo loop, shared by `echo-server` and `bench`.
 enum EchoService {
-    /// Accepts clients until the listener closes, echoing each in its own task; then cancels
-    /// the echo tasks still running.
+    /// Accepts clients until the listener closes, echoing each in its own task (no signal
+    /// handling: `bench` closes the listener itself).
     static func serve(_ server: SocketListener) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            for try await client in server.acceptConnections() {
-                group.addTask { await echo(client) }
-            }
-            group.cancelAll()
-        }
+        try await StreamServer.acceptLoop(server) { await echo($0) }
     }
 
     /// Echoes until the client finishes or fails, then closes it.
