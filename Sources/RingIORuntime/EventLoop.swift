@@ -141,6 +141,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Overflows and exhaustion the backend has met so far (tests check that an injected fault
+    /// really happened).
+    package var backendCounters: BackendCounters {
+        get async { (try? await confine { backend.counters }) ?? BackendCounters() }
+    }
+
     // MARK: - Descriptors the loop owns
 
     /// Descriptors of open channels; closed at shutdown if their owners never closed them.

@@ -39,29 +39,36 @@ public final class Runtime: Sendable {
     ///     uses several by listening on each loop with `reusePort: true` (see `ringio echo-server --threads`).
     ///   - cpuAffinity: pin loop *i* to CPU `cpuAffinity + i` (modulo the CPU count); benchmarks
     ///     pin server and load apart.
+    ///   - uring: ring and provided-buffer sizes for io_uring loops (ignored on epoll).
     /// - Throws: ``RingIOError`` `.backendUnavailable` when an explicitly requested backend
-    ///   cannot start; `.invalidArgument` when `RINGIO_BACKEND` holds an unknown name or
-    ///   `loopCount` is below 1.
-    public convenience init(backend: BackendPreference = .automatic, loopCount: Int = 1, cpuAffinity: Int? = nil) throws(RingIOError) {
-        try self.init(backend: backend, loopCount: loopCount, cpuAffinity: cpuAffinity, simulatingIOUringFailure: nil)
+    ///   cannot start; `.invalidArgument` when `RINGIO_BACKEND` holds an unknown name,
+    ///   `loopCount` is below 1 or a value of `uring` is out of range (the message names it).
+    public convenience init(
+        backend: BackendPreference = .automatic, loopCount: Int = 1, cpuAffinity: Int? = nil,
+        uring: URingConfiguration = URingConfiguration()
+    ) throws(RingIOError) {
+        try self.init(backend: backend, loopCount: loopCount, cpuAffinity: cpuAffinity, uring: uring, simulatingIOUringFailure: nil)
     }
 
     /// Starts a runtime; `simulatingIOUringFailure` makes io_uring start-up fail with that error,
     /// as on a machine whose seccomp profile denies `io_uring_setup` (for tests).
     package init(
-        backend preference: BackendPreference, loopCount: Int = 1, cpuAffinity: Int?, simulatingIOUringFailure: RingIOError?
+        backend preference: BackendPreference, loopCount: Int = 1, cpuAffinity: Int?,
+        uring: URingConfiguration = URingConfiguration(), simulatingIOUringFailure: RingIOError?
     ) throws(RingIOError) {
         guard loopCount >= 1 else { throw RingIOError(.invalidArgument, "Runtime: loopCount \(loopCount) must be at least 1") }
+        try uring.validate()
         let cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
         func cpu(_ index: Int) -> Int? { cpuAffinity.map { ($0 + index) % cpus } }
         let (loop, choice) = try BackendSelector.startLoop(
-            name: "RingIO loop 0", preference: preference, cpu: cpu(0), simulatedIOUringFailure: simulatingIOUringFailure)
+            name: "RingIO loop 0", preference: preference, cpu: cpu(0), uring: uring, simulatedIOUringFailure: simulatingIOUringFailure)
         var loops = [loop]
         // The other loops run the backend the first one settled on.
         let sameKind: BackendPreference = choice.kind == .ioUring ? .ioUring : .epoll
         for index in 1..<loopCount {
             do {
-                loops.append(try BackendSelector.startLoop(name: "RingIO loop \(index)", preference: sameKind, cpu: cpu(index)).0)
+                loops.append(
+                    try BackendSelector.startLoop(name: "RingIO loop \(index)", preference: sameKind, cpu: cpu(index), uring: uring).0)
             } catch {
                 let started = loops
                 Task { for loop in started { await loop.shutdown() } }

@@ -92,3 +92,44 @@ import Testing
         }
     }
 }
+
+extension CancellationTests {
+    /// 500 receives waiting at once, all cancelled together: each ends with CancellationError,
+    /// the loop stays responsive, and every stream still delivers what is sent afterwards.
+    @Test(arguments: TestBackends.all)
+    func aCancellationStormEndsEveryWaiterAndLosesNothing(backend: BackendPreference) async throws {
+        try raiseDescriptorLimit(to: 4096)
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(500, to: listener)
+            let outcomes = await withTaskGroup(of: Bool.self) { group -> [Bool] in
+                for pair in pairs {
+                    group.addTask {
+                        do {
+                            _ = try await pair.server.receiveSome(maxBytes: 16)
+                            return false
+                        } catch is CancellationError {
+                            return true
+                        } catch {
+                            return false
+                        }
+                    }
+                }
+                for pair in pairs { await eventually { await pair.server.isReceiving } }
+                group.cancelAll()
+                var outcomes: [Bool] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            #expect(outcomes.count == 500)
+            #expect(outcomes.allSatisfy { $0 }, "\(outcomes.filter { !$0 }.count) receives did not end with CancellationError")
+            for (index, pair) in pairs.enumerated() { try await pair.client.sendAll("after \(index)") }
+            for (index, pair) in pairs.enumerated() {
+                let expected = "after \(index)"
+                #expect(text(try await pair.server.receiveExactly(expected.utf8.count)) == expected)
+            }
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+}

@@ -122,3 +122,24 @@ func temporaryDirectory() throws -> String {
 func uniqueAbstractName() -> String {
     "@ringio-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
 }
+
+/// `count` connected loopback TCP pairs on `listener` (accepted end, connecting end), connected
+/// one after another on the current runtime.
+func connectedPairs(_ count: Int, to listener: SocketListener) async throws -> [(server: SocketStream, client: SocketStream)] {
+    let port = try #require(listener.port)
+    var pairs: [(server: SocketStream, client: SocketStream)] = []
+    pairs.reserveCapacity(count)
+    for _ in 0..<count {
+        let client = try await connectTCP(host: "127.0.0.1", port: port)
+        pairs.append((try await listener.accept(), client))
+    }
+    return pairs
+}
+
+/// Closes both ends of every pair.
+func closeAll(_ pairs: [(server: SocketStream, client: SocketStream)]) async {
+    for pair in pairs {
+        await pair.client.close()
+        await pair.server.close()
+    }
+}

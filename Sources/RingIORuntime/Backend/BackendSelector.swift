@@ -23,7 +23,8 @@ enum BackendSelector {
     /// - Parameter simulatedIOUringFailure: makes io_uring start-up fail with this error, as on a
     ///   locked-down machine (the forced-fallback tests use it; `nil` in normal use).
     static func startLoop(
-        name: String, preference: BackendPreference, cpu: Int?, simulatedIOUringFailure: RingIOError? = nil
+        name: String, preference: BackendPreference, cpu: Int?, uring: URingConfiguration = URingConfiguration(),
+        simulatedIOUringFailure: RingIOError? = nil
     ) throws(RingIOError) -> (EventLoop, Choice) {
         var preference = preference
         var source = "requested"
@@ -40,7 +41,8 @@ enum BackendSelector {
         case .ioUring:
             do {
                 return (
-                    try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure), Choice(kind: .ioUring, reason: source)
+                    try startURing(name: name, cpu: cpu, configuration: uring, simulatedFailure: simulatedIOUringFailure),
+                    Choice(kind: .ioUring, reason: source)
                 )
             } catch {
                 throw RingIOError(.backendUnavailable, "io_uring was \(source) but cannot start: \(error.message)", errno: error.errno)
@@ -50,7 +52,7 @@ enum BackendSelector {
         case .automatic:
             do {
                 return (
-                    try startURing(name: name, cpu: cpu, simulatedFailure: simulatedIOUringFailure),
+                    try startURing(name: name, cpu: cpu, configuration: uring, simulatedFailure: simulatedIOUringFailure),
                     Choice(kind: .ioUring, reason: "chosen automatically: io_uring starts and supports every operation RingIO needs")
                 )
             } catch let error where error.code == .backendUnavailable {
@@ -64,9 +66,13 @@ enum BackendSelector {
         }
     }
 
-    private static func startURing(name: String, cpu: Int?, simulatedFailure: RingIOError?) throws(RingIOError) -> EventLoop {
+    private static func startURing(
+        name: String, cpu: Int?, configuration: URingConfiguration, simulatedFailure: RingIOError?
+    ) throws(RingIOError) -> EventLoop {
         if let simulatedFailure { throw simulatedFailure }
-        return try EventLoop.start(name: name, kind: .ioUring, cpu: cpu) { loop throws(RingIOError) in try URingBackend(loop: loop) }
+        return try EventLoop.start(name: name, kind: .ioUring, cpu: cpu) { loop throws(RingIOError) in
+            try URingBackend(loop: loop, configuration: configuration)
+        }
     }
 
     private static func startEpoll(name: String, cpu: Int?) throws(RingIOError) -> EventLoop {

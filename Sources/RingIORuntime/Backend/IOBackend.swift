@@ -50,6 +50,23 @@ protocol IOBackend: AnyObject {
     func disarmTimer(_ id: OperationID)
     /// Releases the backend's kernel resources; the loop thread calls it last.
     func close()
+    /// Overflows and exhaustion the backend has handled (zero where they cannot happen).
+    var counters: BackendCounters { get }
+}
+
+extension IOBackend {
+    var counters: BackendCounters { BackendCounters() }
+}
+
+/// Resource shortages a backend met and handled, counted so tests can show that a fault they
+/// meant to inject really happened.
+package struct BackendCounters: Sendable, Equatable {
+    /// Turns that found completions waiting in the kernel because the completion queue was full.
+    package var completionQueueOverflows = 0
+    /// Multishot receives that ended because every provided buffer was in use (ENOBUFS).
+    package var receiveBufferExhaustions = 0
+
+    package init() {}
 }
 
 /// The backend side of a connected stream: receives chunks, sends bytes, closes.

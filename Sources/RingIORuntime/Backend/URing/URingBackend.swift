@@ -49,12 +49,16 @@ final class URingBackend: IOBackend {
     /// Whether multishot recv is used; turned off if the kernel rejects it.
     var multishotReceive: Bool
     private var closed = false
+    /// What the tests observe: overflows and exhaustion seen so far.
+    private(set) var counters = BackendCounters()
 
-    /// Sets up a ring and probes the kernel.
+    /// Sets up a ring sized by `configuration` (validated by the caller) and probes the kernel.
     ///
     /// - Throws: `.backendUnavailable` when `io_uring_setup` fails (ENOSYS, EPERM from seccomp,
     ///   `io_uring_disabled`) or an operation RingIO needs is missing.
-    init(loop: EventLoop, entries: UInt32 = 1024, cqEntries: UInt32 = 8192) throws(RingIOError) {
+    init(loop: EventLoop, configuration: URingConfiguration = URingConfiguration()) throws(RingIOError) {
+        let entries = UInt32(configuration.submissionEntries)
+        let cqEntries = UInt32(configuration.completionEntries)
         self.loop = loop
         ring = .allocate(capacity: 1)
         ring.initialize(to: io_uring())
@@ -108,7 +112,11 @@ final class URingBackend: IOBackend {
         multishotAccept = version >= (5, 19)
         if multishotAccept { enabled.append("multishot accept") }
         // Provided buffers serve multishot recv only, so the ring is registered only with it.
-        receiveBuffers = version >= (6, 0) ? URingBufferRing(ring: ring, group: 0) : nil
+        receiveBuffers =
+            version >= (6, 0)
+            ? URingBufferRing(
+                ring: ring, group: 0, entries: UInt32(configuration.receiveBufferCount), bufferSize: configuration.receiveBufferSize)
+            : nil
         multishotReceive = receiveBuffers != nil
         if multishotReceive { enabled.append("multishot recv + provided buffer ring") }
         features = enabled
@@ -245,6 +253,7 @@ final class URingBackend: IOBackend {
 
     func processEvents(blocking: Bool) {
         receiveBuffers?.drainReturned()
+        noteCompletionQueueOverflow()
         let result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
         if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {
             preconditionFailure("io_uring_enter failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))")
@@ -259,6 +268,22 @@ final class URingBackend: IOBackend {
             io_uring_cq_advance(ring, count)
             if count < Self.cqeBatch { break }
         }
+    }
+
+    /// Counts turns that find the kernel holding completions the full completion queue had no
+    /// room for (IORING_SQ_CQ_OVERFLOW). Nothing is lost: peeking and `io_uring_enter` with
+    /// GETEVENTS move them into the queue as it drains.
+    private func noteCompletionQueueOverflow() {
+        // The kernel writes the flags word concurrently; a plain load of an aligned UInt32 is
+        // what liburing's IO_URING_READ_ONCE does too.
+        if ring.pointee.sq.kflags.pointee & UInt32(IORING_SQ_CQ_OVERFLOW) != 0 {
+            counters.completionQueueOverflows += 1
+        }
+    }
+
+    /// The provided buffers ran out and a stream fell back to one-shot receives.
+    func noteReceiveBufferExhaustion() {
+        counters.receiveBufferExhaustions += 1
     }
 
     private func dispatch(userData: UInt64, result: Int32, flags: UInt32) {

@@ -152,6 +152,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         } else if result == 0 {
             terminal = 0
         } else if result == -ENOBUFS {
+            backend.noteReceiveBufferExhaustion()
             oneShotReceives = Self.oneShotReceivesAfterExhaustion
         } else if result == -EINVAL && arrived.isEmpty && terminal == nil {
             // The kernel does not take multishot recv after all: use one-shot receives from now on.

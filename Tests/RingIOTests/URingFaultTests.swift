@@ -1,0 +1,90 @@
+import RingIO
+import Testing
+
+/// Faults particular to io_uring, forced with deliberately small rings: a completion queue that
+/// overflows and a provided buffer ring that runs dry. Nothing may be lost either way.
+@Suite struct URingFaultTests {
+    static let ioUring: [BackendPreference] = TestBackends.all.filter { $0 == .ioUring }
+
+    /// 64 connections echoing through a loop whose completion queue holds 4 entries: the kernel
+    /// keeps the completions that do not fit and RingIO collects them; every byte comes back.
+    @Test(arguments: Self.ioUring)
+    func aCompletionQueueOverflowLosesNoCompletion(backend: BackendPreference) async throws {
+        let tiny = URingConfiguration(submissionEntries: 4, completionEntries: 4)
+        try await RingIO.run(backend: backend, uring: tiny) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(64, to: listener)
+            let message = patternBytes(1024)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, pair) in pairs.enumerated() {
+                    group.addTask {
+                        for _ in 0..<20 {
+                            let received = try await pair.server.receiveExactly(message.count)
+                            try await pair.server.sendAll(received)
+                        }
+                    }
+                    group.addTask {
+                        for round in 0..<20 {
+                            var tagged = message
+                            tagged[0] = UInt8(truncatingIfNeeded: index)
+                            tagged[1] = UInt8(round)
+                            try await pair.client.sendAll(tagged)
+                            let echoed = try await pair.client.receiveExactly(message.count)
+                            #expect(sameBytes(echoed, tagged))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let counters = await (try #require(EventLoop.current)).backendCounters
+            #expect(counters.completionQueueOverflows > 0, "the 4-entry completion queue never overflowed, so the test proved nothing")
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+
+    /// 16 streams share 4 provided buffers of 512 bytes, and receive 8 KiB each while nobody
+    /// reads: the buffers run out (ENOBUFS), the streams fall back to receives of their own,
+    /// and every byte arrives in order; afterwards multishot receiving resumes.
+    @Test(arguments: Self.ioUring)
+    func providedBufferExhaustionLosesNoByte(backend: BackendPreference) async throws {
+        let scarce = URingConfiguration(receiveBufferCount: 4, receiveBufferSize: 512)
+        try await RingIO.run(backend: backend, uring: scarce) {
+            let loop = try #require(EventLoop.current)
+            guard loop.features.contains(where: { $0.contains("provided buffer ring") }) else {
+                print("providedBufferExhaustionLosesNoByte: skipped, this kernel has no provided buffer ring (\(loop.features))")
+                return
+            }
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(16, to: listener)
+            let payload = patternBytes(8192 + 1)
+            // Arm every stream's multishot receive with a first byte, then flood them all.
+            for pair in pairs { try await pair.client.sendAll(payload[0..<1]) }
+            for pair in pairs { _ = try await pair.server.receiveExactly(1) }
+            for pair in pairs { try await pair.client.sendAll(payload[1...]) }
+            for pair in pairs {
+                let received = try await pair.server.receiveExactly(payload.count - 1)
+                #expect(sameBytes(received, Array(payload[1...])))
+            }
+            #expect(await loop.backendCounters.receiveBufferExhaustions > 0, "the 4 provided buffers never ran out")
+            for pair in pairs {
+                try await pair.client.sendAll("still")
+                #expect(text(try await pair.server.receiveExactly(5)) == "still")
+            }
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+
+    @Test func anOutOfRangeRingSizeIsRejectedByName() async throws {
+        let error = #expect(throws: RingIOError.self) {
+            _ = try Runtime(backend: .automatic, uring: URingConfiguration(receiveBufferCount: 100))
+        }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message == "URingConfiguration: receiveBufferCount 100 must be a power of two between 1 and 32768")
+        let queue = #expect(throws: RingIOError.self) {
+            _ = try Runtime(backend: .automatic, uring: URingConfiguration(submissionEntries: 64, completionEntries: 32))
+        }
+        #expect(queue?.message == "URingConfiguration: completionEntries 32 must be between submissionEntries (64) and 65536")
+    }
+}
