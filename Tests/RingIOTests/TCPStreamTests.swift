@@ -243,4 +243,23 @@ import Testing
             #expect(error?.bytesTransferred != nil)
         }
     }
+
+    @Test(arguments: TestBackends.all)
+    func aResetInTheMiddleOfAReceiveKeepsTheBytesThatCame(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            // A byte the client never reads makes its close send RST instead of FIN.
+            try await server.sendAll("u")
+            let waiting = Task { try await server.receiveExactly(100) }
+            await eventually { await server.isReceiving }
+            try await client.sendAll("0123456789")
+            await client.close()
+            let error = await #expect(throws: RingIOError.self) { try await waiting.value }
+            #expect(error?.code == .connectionReset)
+            // The ten bytes that arrived before the reset are still there.
+            #expect(text(await server.bufferedData) == "0123456789")
+            #expect(text(try await server.receiveSome()) == "0123456789")
+            let after = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
+            #expect(after?.code == .connectionReset)
+        }
+    }
 }

@@ -12,7 +12,9 @@ public import RingIOCore
 public final class SocketListener: @unchecked Sendable {
     let loop: EventLoop
     private let channel: any AcceptChannel
-    private let kind: String
+    let kind: String
+    /// The connections `serve` handles, shared with `shutdown(gracePeriod:)`.
+    let connections = ServedConnections()
     /// The address the listener is bound to (with the real port when you asked for port 0).
     public let localAddress: SocketAddress
 

@@ -1,0 +1,115 @@
+#if os(Linux)
+import RingIOCore
+
+/// The connections a listener's ``SocketListener/serve(_:)`` is handling, and whether a graceful
+/// shutdown was asked for: the state that `serve` and `shutdown(gracePeriod:)` share.
+///
+/// `@unchecked Sendable`: every field lives in `state`, read and written only under its lock;
+/// continuations are resumed after the lock is released.
+final class ServedConnections: @unchecked Sendable {
+    private struct State {
+        var serving = false
+        var streams: [UInt64: SocketStream] = [:]
+        var nextID: UInt64 = 0
+        /// Set by a graceful shutdown: how long open connections may still run.
+        var gracePeriod: Duration?
+        /// Woken when the last open connection ends.
+        var emptyWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Woken when `serve` returns.
+        var finishedWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Lock(State())
+
+    /// Marks the start of `serve`.
+    ///
+    /// - Throws: `.busyResource` when another task is already serving this listener.
+    func startServing(_ context: String) throws(RingIOError) {
+        try state.withLock { (state: inout State) throws(RingIOError) in
+            guard !state.serving else {
+                throw RingIOError(.busyResource, "serve on \(context): another task is already serving this listener")
+            }
+            state.serving = true
+        }
+    }
+
+    /// Marks the end of `serve` and wakes the tasks waiting in `waitUntilFinished`.
+    func finishServing() {
+        let waiters = state.withLock { state in
+            state.serving = false
+            defer { state.finishedWaiters = [] }
+            return state.finishedWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Records a graceful shutdown; returns whether `serve` is running.
+    func requestGracefulShutdown(_ gracePeriod: Duration) -> Bool {
+        state.withLock { state in
+            state.gracePeriod = min(state.gracePeriod ?? gracePeriod, gracePeriod)
+            return state.serving
+        }
+    }
+
+    /// The grace period of a requested graceful shutdown, if any.
+    var gracePeriod: Duration? { state.withLock { $0.gracePeriod } }
+
+    /// Records an accepted stream; `nil` if a graceful shutdown has begun (the caller closes it).
+    func add(_ stream: SocketStream) -> UInt64? {
+        state.withLock { state in
+            guard state.gracePeriod == nil else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.streams[id] = stream
+            return id
+        }
+    }
+
+    /// Forgets a stream whose handler has finished; wakes `waitUntilEmpty` after the last.
+    func remove(_ id: UInt64) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.streams[id] = nil
+            guard state.streams.isEmpty else { return [] }
+            defer { state.emptyWaiters = [:] }
+            return Array(state.emptyWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// The streams whose handlers are still running.
+    var openStreams: [SocketStream] { state.withLock { Array($0.streams.values) } }
+
+    /// Returns when no connection is open, or when the task is cancelled.
+    func waitUntilEmpty() async {
+        let key = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.streams.isEmpty || Task.isCancelled { return true }
+                    state.emptyWaiters[key] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.emptyWaiters.removeValue(forKey: key) }
+            waiter?.resume()
+        }
+    }
+
+    /// Returns once `serve` has returned (at once if it is not running).
+    func waitUntilFinished() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                guard state.serving else { return true }
+                state.finishedWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}
+#endif

@@ -1,0 +1,142 @@
+import RingIO
+import Testing
+
+/// `SocketListener.serve` and graceful shutdown: stop accepting, let open connections finish up
+/// to a deadline, then close them.
+@Suite struct ServeTests {
+    /// Echoes one line per connection.
+    private static let echoLine: @Sendable (SocketStream) async throws -> Void = { stream in
+        let line = try await stream.receiveUntil("\n", maxBytes: 1024)
+        try await stream.sendAll(Array(line) + Array("\n".utf8))
+    }
+
+    @Test(arguments: TestBackends.all)
+    func serveHandlesEachClientAndClosesItsStream(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let serving = Task { try await listener.serve(Self.echoLine) }
+            for index in 0..<3 {
+                let client = try await connectTCP(host: "127.0.0.1", port: port)
+                try await client.sendAll("hello \(index)\n")
+                #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "hello \(index)")
+                // serve closed the stream when the handler returned.
+                let end = await #expect(throws: RingIOError.self) { try await client.receiveSome() }
+                #expect(end?.code == .endOfStream)
+                await client.close()
+            }
+            await listener.close()
+            try await serving.value
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aFailingHandlerEndsOnlyItsOwnConnection(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let serving = Task {
+                try await listener.serve { stream in
+                    let line = try await stream.receiveUntil("\n", maxBytes: 1024)
+                    if text(line) == "bad" { throw RingIOError(.invalidArgument, "the test's handler rejects \"bad\"") }
+                    try await stream.sendAll(Array(line) + Array("\n".utf8))
+                }
+            }
+            let bad = try await connectTCP(host: "127.0.0.1", port: port)
+            try await bad.sendAll("bad\n")
+            let refused = await #expect(throws: RingIOError.self) { try await bad.receiveSome() }
+            #expect(refused?.code == .endOfStream)
+            let good = try await connectTCP(host: "127.0.0.1", port: port)
+            try await good.sendAll("good\n")
+            #expect(text(try await good.receiveUntil("\n", maxBytes: 100)) == "good")
+            await bad.close()
+            await good.close()
+            await listener.close()
+            try await serving.value
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aSecondServeOnTheSameListenerIsBusy(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let serving = Task { try await listener.serve(Self.echoLine) }
+            await eventually { await listener.isAccepting }
+            let error = await #expect(throws: RingIOError.self) { try await listener.serve(Self.echoLine) }
+            #expect(error?.code == .busyResource)
+            await listener.close()
+            try await serving.value
+        }
+    }
+
+    /// A connection in the middle of its exchange finishes during the grace period; the listener
+    /// stops accepting at once; shutdown returns when the last handler has returned.
+    @Test(arguments: TestBackends.all)
+    func gracefulShutdownLetsOpenConnectionsFinish(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let serving = Task { try await listener.serve(Self.echoLine) }
+            let client = try await connectTCP(host: "127.0.0.1", port: port)
+            await eventually { await listener.servedConnectionCount == 1 }
+            let stopping = Task { await listener.shutdown(gracePeriod: .seconds(60)) }
+            await eventually { await listener.isShuttingDown }
+            // The open connection still gets its answer.
+            try await client.sendAll("finish me\n")
+            #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "finish me")
+            await stopping.value
+            try await serving.value
+            // Nobody listens any more.
+            let refused = await #expect(throws: RingIOError.self) { try await connectTCP(host: "127.0.0.1", port: port) }
+            #expect(refused?.code == .connectionRefused)
+            await client.close()
+        }
+    }
+
+    /// A connection still open when the grace period ends is closed: its handler's pending
+    /// receive throws `.closedResource`, and the client sees the end of the stream.
+    @Test(arguments: TestBackends.all)
+    func connectionsStillOpenAfterTheGracePeriodAreClosed(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let handlerEnded = AsyncStream<RingIOError.Code?>.makeStream()
+            let serving = Task {
+                try await listener.serve { stream in
+                    do {
+                        _ = try await stream.receiveSome()
+                        handlerEnded.continuation.yield(nil)
+                    } catch let error as RingIOError {
+                        handlerEnded.continuation.yield(error.code)
+                    }
+                }
+            }
+            let client = try await connectTCP(host: "127.0.0.1", port: port)
+            await eventually { await listener.servedConnectionCount == 1 }
+            await listener.shutdown(gracePeriod: .milliseconds(50))
+            try await serving.value
+            var codes = handlerEnded.stream.makeAsyncIterator()
+            #expect(await codes.next() == .closedResource)
+            let end = await #expect(throws: RingIOError.self) { try await client.receiveSome() }
+            #expect(end?.code == .endOfStream)
+            await client.close()
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func cancellingServeClosesEveryConnection(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let serving = Task { try await listener.serve { stream in _ = try await stream.receiveSome() } }
+            let client = try await connectTCP(host: "127.0.0.1", port: port)
+            await eventually { await listener.servedConnectionCount == 1 }
+            serving.cancel()
+            await #expect(throws: CancellationError.self) { try await serving.value }
+            let end = await #expect(throws: RingIOError.self) { try await client.receiveSome() }
+            #expect(end?.code == .endOfStream)
+            await client.close()
+            await listener.close()
+        }
+    }
+}
