@@ -13,11 +13,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "RingIO", targets: ["RingIO"]),
+        .library(name: "RingIOServiceLifecycle", targets: ["RingIOServiceLifecycle"]),
         .executable(name: "ringio", targets: ["ringio"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Only the RingIOServiceLifecycle product (and the ringio tool) use it; the RingIO library does not.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,10 +43,17 @@ let package = Package(
             dependencies: ["RingIOCore", "RingIORuntime", "RingIOTLS"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "RingIOServiceLifecycle",
+            dependencies: ["RingIO", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "ringio",
             dependencies: [
                 "RingIO",
+                "RingIOServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -51,6 +61,11 @@ let package = Package(
         ),
         .testTarget(name: "RingIOCoreTests", dependencies: ["RingIOCore"], swiftSettings: strictSettings),
         .testTarget(name: "RingIOTests", dependencies: ["RingIO"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RingIOServiceLifecycleTests",
+            dependencies: ["RingIOServiceLifecycle", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strictSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,8 @@ import ArgumentParser
 import Glibc
 import Logging
 import RingIO
+import RingIOServiceLifecycle
+import ServiceLifecycle
 
 /// `--backend`, taken by every subcommand.
 struct BackendOption: ParsableArguments {
@@ -46,6 +48,19 @@ struct ListenOptions: ParsableArguments {
         return try await createTCPServer(
             port: port ?? self.port, host: host, reusePort: reusePort, tlsContext: tlsContext, autostartTLS: autostartTLS)
     }
+}
+
+/// `--grace-period`, taken by the stream servers.
+struct ShutdownOptions: ParsableArguments {
+    @Option(help: "Seconds that open connections may still run after SIGINT or SIGTERM before they are closed.")
+    var gracePeriod: Double = 5
+
+    func validate() throws {
+        guard gracePeriod >= 0 && gracePeriod <= 86400 else { throw ValidationError("--grace-period must be in 0...86400 seconds") }
+    }
+
+    /// `--grace-period` as a duration.
+    var grace: Duration { .milliseconds(Int((gracePeriod * 1000).rounded())) }
 }
 
 /// `--cert` and `--key`: serve TLS with this certificate chain and private key (PEM files).
@@ -100,30 +115,32 @@ enum Console {
     }
 }
 
-/// The accept loop every stream server shares: one task per client, until the listener closes
-/// (for example on SIGINT or SIGTERM); then the handlers still running are cancelled.
+/// How the stream servers run: each listener as a ``StreamServerService`` in a service group
+/// that shuts down gracefully on SIGINT or SIGTERM (stop accepting, let open connections finish
+/// for the grace period, close the rest, exit 0).
 enum StreamServer {
-    static func serve(_ listener: SocketListener, _ handle: @escaping @Sendable (SocketStream) async -> Void) async throws {
-        try await serve([(nil, listener)], handle)
-    }
-
-    /// Serves several listeners (one per event loop), each accept loop and its handlers on that
-    /// listener's loop; SIGINT or SIGTERM closes them all.
     static func serve(
-        _ listeners: [(loop: EventLoop?, listener: SocketListener)], _ handle: @escaping @Sendable (SocketStream) async -> Void
+        _ listener: SocketListener, gracePeriod: Duration, _ handle: @escaping @Sendable (SocketStream) async -> Void
     ) async throws {
-        let all = listeners.map(\.listener)
-        let signals = TerminationSignals { for listener in all { await listener.close() } }
-        defer { signals.cancel() }
-        try await withThrowingTaskGroup(of: Void.self) { loops in
-            for (loop, listener) in listeners {
-                loops.addTask(executorPreference: loop) { try await acceptLoop(listener, handle) }
-            }
-            try await loops.waitForAll()
-        }
+        try await serve([(nil, listener)], gracePeriod: gracePeriod, handle)
     }
 
-    /// One task per client until the listener closes; then the handlers still running are cancelled.
+    /// Serves several listeners (one per event loop); each one's handlers run on its loop.
+    static func serve(
+        _ listeners: [(loop: EventLoop?, listener: SocketListener)], gracePeriod: Duration,
+        _ handle: @escaping @Sendable (SocketStream) async -> Void
+    ) async throws {
+        let services = listeners.map { entry in
+            StreamServerService(listener: entry.listener, gracePeriod: gracePeriod) { await handle($0) }
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "ringio")))
+        try await group.run()
+    }
+
+    /// One task per client until the listener closes; then the handlers still running are
+    /// cancelled. For `bench`, which closes its listener itself and handles no signals.
     static func acceptLoop(_ listener: SocketListener, _ handle: @escaping @Sendable (SocketStream) async -> Void) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for try await client in listener.acceptConnections() {

@@ -11,6 +11,7 @@ struct EchoServer: AsyncParsableCommand {
     @OptionGroup var listen: ListenOptions
     @OptionGroup var tls: TLSServerOptions
     @OptionGroup var backendOption: BackendOption
+    @OptionGroup var shutdown: ShutdownOptions
 
     @Option(help: "Event loops (threads) to serve on; each listens on the port with SO_REUSEPORT.")
     var threads: Int = 1
@@ -22,6 +23,7 @@ struct EchoServer: AsyncParsableCommand {
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
+        let grace = shutdown.grace
         let listen = listen
         let context = try tls.makeContext()
         let runtime = try Runtime(backend: try backendOption.preference, loopCount: threads)
@@ -37,7 +39,7 @@ struct EchoServer: AsyncParsableCommand {
             }
             Console.listening(first)
             let all = listeners
-            try await runtime.run { try await StreamServer.serve(all) { await EchoService.echo($0) } }
+            try await runtime.run { try await StreamServer.serve(all, gracePeriod: grace) { await EchoService.echo($0) } }
         } catch {
             await runtime.shutdown()
             throw error

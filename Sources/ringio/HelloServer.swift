@@ -9,15 +9,17 @@ struct HelloServer: AsyncParsableCommand {
     @OptionGroup var listen: ListenOptions
     @OptionGroup var tls: TLSServerOptions
     @OptionGroup var backendOption: BackendOption
+    @OptionGroup var shutdown: ShutdownOptions
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
+        let grace = shutdown.grace
         let listen = listen
         let context = try tls.makeContext()
         try await RingIO.run(backend: try backendOption.preference) {
             let server = try await listen.makeListener(tlsContext: context)
             Console.listening(server)
-            try await StreamServer.serve(server) { await Self.serve($0) }
+            try await StreamServer.serve(server, gracePeriod: grace) { await Self.serve($0) }
         }
     }
 

@@ -20,15 +20,17 @@ struct StartTLSServer: AsyncParsableCommand {
     var key: String
 
     @OptionGroup var backendOption: BackendOption
+    @OptionGroup var shutdown: ShutdownOptions
 
     func run() async throws {
         Console.startLogging(defaultLevel: .info)
+        let grace = shutdown.grace
         let (host, port) = (host, port)
         let context = try TLSContext.server(certificateFile: cert, keyFile: key)
         try await RingIO.run(backend: try backendOption.preference) {
             let server = try await createTCPServer(port: port, host: host, tlsContext: context, autostartTLS: false)
             Console.listening(server)
-            try await StreamServer.serve(server) { await Self.serve($0) }
+            try await StreamServer.serve(server, gracePeriod: grace) { await Self.serve($0) }
         }
     }
 
