@@ -53,6 +53,9 @@ public struct RingIOError: Error, Sendable, CustomStringConvertible {
         /// TLS failed after the handshake (a bad record, an alert from the peer), or a TLS operation
         /// was asked of a stream in the wrong state (TLS started twice, no TLS context).
         public static let tlsFailure = Code("TLS failure")
+        /// Bytes expected to be UTF-8 text are not (see `ByteBuffer.utf8String()`); the bytes
+        /// are in ``RingIOError/partialData``.
+        public static let invalidText = Code("invalid text")
         /// The requested backend cannot run on this machine.
         public static let backendUnavailable = Code("backend unavailable")
         /// Any other operating-system error; see ``RingIOError/errno``.

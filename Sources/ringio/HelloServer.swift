@@ -23,12 +23,12 @@ struct HelloServer: AsyncParsableCommand {
         }
     }
 
-    /// Serves one client; its failures (a line over 1024 bytes, an early disconnect) drop only it.
+    /// Serves one client; its failures (a line over 1024 bytes or not UTF-8, an early disconnect) drop only it.
     static func serve(_ client: SocketStream) async {
         do {
             try await client.closeAfter { client in
                 let name = try await client.receiveUntil("\n", maxBytes: 1024)
-                try await client.sendAll("Hello, \(String(decoding: name, as: UTF8.self))\n")
+                try await client.sendAll("Hello, \(try name.utf8String())\n")
             }
         } catch {
             Console.complain("client \(client.remoteAddress): \(error)")

@@ -38,7 +38,7 @@ struct StartTLSServer: AsyncParsableCommand {
         do {
             try await client.closeAfter { client in
                 for try await line in client.receiveDelimitedChunks("\n", maxChunkSize: 100) {
-                    let text = String(decoding: line, as: UTF8.self)
+                    let text = try line.utf8String()
                     Console.say("Received \"\(text)\"")
                     if text == "STARTTLS" {
                         try await client.startTLS()

@@ -39,3 +39,32 @@ import Testing
         #expect(owner.reclaimed == [7])
     }
 }
+
+@Suite struct ByteBufferTextTests {
+    @Test func validUTF8DecodesExactly() throws {
+        #expect(try ByteBuffer("héllo, 世界 👋").utf8String() == "héllo, 世界 👋")
+        #expect(try ByteBuffer([]).utf8String() == "")
+    }
+
+    @Test func anInvalidByteIsRejectedWithItsOffset() throws {
+        let error = #expect(throws: RingIOError.self) { try ByteBuffer([0x61, 0x62, 0xFF, 0x63]).utf8String() }
+        #expect(error?.code == .invalidText)
+        #expect(error?.message == "the text is not valid UTF-8 at byte offset 2 (0xFF) of 4 bytes")
+        #expect(error?.partialData == ByteBuffer([0x61, 0x62, 0xFF, 0x63]))
+    }
+
+    @Test func overlongAndSurrogateEncodingsAreRejected() throws {
+        // "/" encoded in two bytes, and U+D800 (a surrogate) encoded in three.
+        for bytes: [UInt8] in [[0xC0, 0xAF], [0xED, 0xA0, 0x80]] {
+            let error = #expect(throws: RingIOError.self) { try ByteBuffer(bytes).utf8String() }
+            #expect(error?.code == .invalidText)
+            #expect(error?.message.contains("byte offset 0") == true)
+        }
+    }
+
+    @Test func aSequenceCutOffAtTheEndIsNamedAsSuch() throws {
+        // "é" is C3 A9; the last byte is missing.
+        let error = #expect(throws: RingIOError.self) { try ByteBuffer([0x6F, 0x6B, 0xC3]).utf8String() }
+        #expect(error?.message == "the text ends inside the multi-byte sequence that starts at byte offset 2 (0xC3) of 3 bytes")
+    }
+}

@@ -262,4 +262,17 @@ import Testing
             #expect(after?.code == .connectionReset)
         }
     }
+
+    @Test(arguments: TestBackends.all)
+    func anOversizedLineStaysReadableAfterDelimiterNotFound(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let line = String(repeating: "x", count: 5000)
+            try await client.sendAll(line + "\nnext\n")
+            let error = await #expect(throws: RingIOError.self) { try await server.receiveUntil("\n", maxBytes: 1024) }
+            #expect(error?.code == .delimiterNotFound)
+            // Nothing is consumed: a larger limit reads the whole line, then the next one.
+            #expect(text(try await server.receiveUntil("\n", maxBytes: 10_000)) == line)
+            #expect(text(try await server.receiveUntil("\n", maxBytes: 10)) == "next")
+        }
+    }
 }

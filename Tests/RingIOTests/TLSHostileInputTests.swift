@@ -1,0 +1,74 @@
+import RingIO
+import Testing
+
+/// A TLS peer that misbehaves after a correct handshake, driven from Python's `ssl` module over
+/// memory BIOs, so it can put exactly the bytes it wants on the wire.
+@Suite struct TLSHostileInputTests {
+    /// Handshakes, sends one good record ("intact\n"), then per `mode`: half of a record and EOF
+    /// (`truncated`), or a whole record with one ciphertext byte flipped (`corrupted`). It then
+    /// waits for the server to close the connection.
+    private static let peer = """
+        import socket, ssl, sys
+        port, mode = int(sys.argv[1]), sys.argv[2]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        raw = socket.create_connection(("127.0.0.1", port))
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                if not data:
+                    sys.exit("server closed during the handshake")
+                incoming.write(data)
+        raw.sendall(outgoing.read())
+        tls.write(b"intact\\n")
+        raw.sendall(outgoing.read())
+        tls.write(b"this record is damaged\\n")
+        record = bytearray(outgoing.read())
+        if mode == "truncated":
+            raw.sendall(record[: len(record) // 2])
+            raw.shutdown(socket.SHUT_WR)
+        else:
+            record[-3] ^= 0x55
+            raw.sendall(record)
+        raw.settimeout(30)
+        try:
+            while raw.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        print("closed by the server")
+        """
+
+    @Test(arguments: TestBackends.all, ["truncated", "corrupted"])
+    func aDamagedRecordAfterTheHandshakeFailsClearlyAndKeepsWhatCameBefore(backend: BackendPreference, mode: String) async throws {
+        let pki = try testPKI()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: try pki.serverContext())
+            let client = try PythonPeer.start(Self.peer, arguments: ["\(try #require(listener.port))", mode])
+            let stream = try await listener.accept()
+            // The record before the damaged one arrives intact.
+            #expect(text(try await stream.receiveUntil("\n", maxBytes: 100)) == "intact")
+            let error = await #expect(throws: RingIOError.self) { _ = try await stream.receiveUntil("\n", maxBytes: 100) }
+            // A cut-off record is an EOF without close_notify (a possible truncation attack on a
+            // standard-compatible stream); a damaged one fails decryption.
+            if mode == "truncated" {
+                #expect(error?.code == .brokenResource)
+                #expect(error?.message.contains("without close_notify") == true, "\(String(describing: error))")
+            } else {
+                #expect(error?.code == .tlsFailure)
+                #expect(error?.message.contains("bad record mac") == true, "\(String(describing: error))")
+            }
+            await stream.close()
+            let outcome = await client.value
+            #expect(outcome.status == 0, "peer: \(outcome.errors)")
+            await listener.close()
+        }
+    }
+}
