@@ -60,7 +60,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RingIOCoreTests", dependencies: ["RingIOCore"], swiftSettings: strictSettings),
-        .testTarget(name: "RingIOTests", dependencies: ["RingIO"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RingIOTests",
+            dependencies: [
+                "RingIO", "RingIOServiceLifecycle", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "RingIOServiceLifecycleTests",
             dependencies: ["RingIOServiceLifecycle", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],

@@ -1,5 +1,8 @@
 import Glibc
+import Logging
 import RingIO
+import RingIOServiceLifecycle
+import ServiceLifecycle
 import Testing
 
 // The Swift code of docs/guide.md, verbatim (tools/check-guide-examples checks that every
@@ -36,6 +39,31 @@ func helloServer(port: Int) async throws {
             }
         }
     }
+}
+
+// MARK: Guide: Serving clients and stopping gracefully
+
+func greetingServer(_ server: SocketListener) async throws {
+    try await server.serve { client in
+        let name = try await client.receiveUntil("\n", maxBytes: 1024)
+        try await client.sendAll("Hello, \(try name.utf8String())\n")
+    }
+}
+
+// Compiled, not run here: it waits for SIGTERM or SIGINT. StreamServerServiceTests runs the same
+// service with a triggered graceful shutdown, and tools/examples-smoke-test sends SIGTERM to ringio.
+func greetingService(port: Int) async throws {
+    let runtime = try Runtime()
+    let server = try await runtime.run { try await createTCPServer(port: port) }
+    let service = StreamServerService(listener: server, gracePeriod: .seconds(10)) { client in
+        let name = try await client.receiveUntil("\n", maxBytes: 1024)
+        try await client.sendAll("Hello, \(try name.utf8String())\n")
+    }
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "greeter")))
+    try await group.run()
+    await runtime.shutdown()
 }
 
 // MARK: Guide: Timeouts and cancellation
@@ -205,6 +233,26 @@ private func retryingWhileRefused<T>(_ client: () async throws -> T) async throw
 }
 
 @Suite struct GuideExamplesTests {
+    @Test(arguments: TestBackends.all)
+    func theGuidesGreetingServerServesGreetsAndShutsDown(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let server = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(server.port)
+            let serving = Task { try await greetingServer(server) }
+            let client = try await connectTCP(host: "127.0.0.1", port: port)
+            try await client.sendAll("Swift\n")
+            #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "Hello, Swift")
+            let bad = try await connectTCP(host: "127.0.0.1", port: port)
+            try await bad.sendAll([0x63, 0x61, 0x66, 0xC3, 0x0A])
+            let refused = await #expect(throws: RingIOError.self) { try await bad.receiveSome() }
+            #expect(refused?.code == .endOfStream)
+            await server.shutdown(gracePeriod: .seconds(5))
+            try await serving.value
+            await client.close()
+            await bad.close()
+        }
+    }
+
     @Test func theGuidesClientAndServerTalkToEachOther() async throws {
         let port = try await RingIO.run {
             let probe = try await createTCPServer(port: 0)
