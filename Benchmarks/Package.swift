@@ -7,7 +7,8 @@ let package = Package(
     name: "RingIOBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        // Named, so the product reference below does not depend on the name of the clone's folder.
+        .package(name: "RingIO", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -24,7 +25,7 @@ let package = Package(
         .executableTarget(
             name: "EchoAllocations",
             dependencies: [
-                .product(name: "RingIO", package: "main"),
+                .product(name: "RingIO", package: "RingIO"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/EchoAllocations",
