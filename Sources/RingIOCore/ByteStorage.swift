@@ -1,46 +1,50 @@
+import Synchronization
+
 /// The memory behind one or more `ByteBuffer`s.
 ///
-/// Either heap memory this object allocated (freed in `deinit`), or memory on loan from a pool
-/// (a provided buffer of an event loop), handed back to its `ByteStorageOwner` in `deinit`.
+/// Either heap memory this object allocated (freed in `deinit`), or memory that belongs to a
+/// pool (an event loop's provided receive buffers). A pooled storage object is itself reused:
+/// its pool keeps one reference to it and lends it out again once that reference is the only
+/// one left (see ``isOnlyHeldByItsPool``), so receiving into a pool allocates nothing.
 ///
-/// `@unchecked Sendable`: the bytes are written only before the storage is published in a
-/// `ByteBuffer` and never after, and `owner.reclaim` is itself thread-safe.
+/// `@unchecked Sendable`: the bytes are written only while no `ByteBuffer` refers to the storage
+/// (before it is published, or by the kernel after its pool took it back), never while one does.
 @usableFromInline
 package final class ByteStorage: @unchecked Sendable {
     @usableFromInline package let base: UnsafeMutableRawPointer
     @usableFromInline package let capacity: Int
-    let owner: (any ByteStorageOwner)?
-    let token: Int
+    /// Keeps pooled memory alive while this storage exists; `nil` when the storage owns `base`.
+    private let poolMemory: AnyObject?
 
     /// Allocates `capacity` bytes of heap memory (at least one byte, so the pointer is real).
     package init(capacity: Int) {
         self.base = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 16)
         self.capacity = capacity
-        self.owner = nil
-        self.token = 0
+        self.poolMemory = nil
     }
 
-    /// Wraps memory on loan from `owner`; `reclaim(base, token)` is called when no buffer refers to it.
-    package init(borrowing base: UnsafeMutableRawPointer, capacity: Int, owner: any ByteStorageOwner, token: Int) {
+    /// Wraps `capacity` bytes at `base`, memory that `poolMemory` owns and keeps valid for as
+    /// long as it lives; this storage holds it, so the memory outlives every buffer that uses it.
+    package init(pooled base: UnsafeMutableRawPointer, capacity: Int, poolMemory: AnyObject) {
         self.base = base
         self.capacity = capacity
-        self.owner = owner
-        self.token = token
+        self.poolMemory = poolMemory
     }
 
     deinit {
-        if let owner {
-            owner.reclaim(base, token: token)
-        } else {
-            base.deallocate()
-        }
+        if poolMemory == nil { base.deallocate() }
     }
 
     package static let empty = ByteStorage(capacity: 0)
 }
 
-/// A pool that lends memory to `ByteStorage` and takes it back.
-package protocol ByteStorageOwner: AnyObject, Sendable {
-    /// Takes back the memory lent as `token`. Called from whatever thread dropped the last reference.
-    func reclaim(_ base: UnsafeMutableRawPointer, token: Int)
+extension ByteStorage {
+    /// Whether `storage`, held by its pool in `storage`, has no other reference: no `ByteBuffer`
+    /// uses it any more, so the pool may write into it again. The acquire fence orders the
+    /// last user's reads (ended by a releasing reference-count decrement) before those writes.
+    package static func isOnlyHeldByItsPool(_ storage: inout ByteStorage) -> Bool {
+        guard isKnownUniquelyReferenced(&storage) else { return false }
+        atomicMemoryFence(ordering: .acquiring)
+        return true
+    }
 }

@@ -22,21 +22,40 @@ import Testing
         #expect(ByteBuffer() == ByteBuffer(""))
     }
 
-    @Test func pooledStorageIsReturnedToItsOwnerWhenTheLastBufferGoes() {
-        final class Owner: ByteStorageOwner, @unchecked Sendable {
-            var reclaimed: [Int] = []
-            func reclaim(_ base: UnsafeMutableRawPointer, token: Int) { reclaimed.append(token) }
+    @Test func pooledStorageIsFreeAgainOnlyWhenNoBufferRefersToIt() {
+        final class Memory {
+            let base = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+            deinit { base.deallocate() }
         }
-        let owner = Owner()
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
-        defer { memory.deallocate() }
+        let memory = Memory()
+        var storage = ByteStorage(pooled: memory.base, capacity: 8, poolMemory: memory)
+        #expect(ByteStorage.isOnlyHeldByItsPool(&storage))
         do {
-            let buffer = ByteBuffer(storage: ByteStorage(borrowing: memory, capacity: 8, owner: owner, token: 7), lower: 0, upper: 4)
+            let buffer = ByteBuffer(storage: storage, lower: 0, upper: 4)
             let slice = buffer[1..<3]
+            #expect(!ByteStorage.isOnlyHeldByItsPool(&storage))
             _ = slice.count
-            #expect(owner.reclaimed.isEmpty)
         }
-        #expect(owner.reclaimed == [7])
+        #expect(ByteStorage.isOnlyHeldByItsPool(&storage))
+    }
+
+    @Test func aBufferKeepsPooledMemoryAliveAfterItsPoolIsGone() {
+        final class Memory {
+            let base = UnsafeMutableRawPointer.allocate(byteCount: 4, alignment: 8)
+            deinit { base.deallocate() }
+        }
+        weak var released: Memory?
+        var buffer = ByteBuffer()
+        do {
+            let memory = Memory()
+            released = memory
+            memory.base.storeBytes(of: 0x6F6B_6F6B, as: UInt32.self)
+            buffer = ByteBuffer(storage: ByteStorage(pooled: memory.base, capacity: 4, poolMemory: memory), lower: 0, upper: 4)
+        }
+        #expect(released != nil)
+        #expect(String(decoding: buffer, as: UTF8.self) == "koko")
+        buffer = ByteBuffer()
+        #expect(released == nil)
     }
 }
 

@@ -3,30 +3,43 @@ import CLiburing
 import CRingIOSystem
 import Glibc
 import RingIOCore
-import Synchronization
 
 /// A provided buffer ring: fixed-size receive buffers the kernel picks from for multishot recv.
 ///
-/// A completion names the buffer it filled; the loop wraps it in a ``ByteBuffer`` without
-/// copying, and the buffer returns to the ring when the last `ByteBuffer` referring to it is
-/// gone. When every buffer is out (with the user), a recv completes with ENOBUFS and the stream
-/// falls back to a one-off receive into heap memory: no data is lost, the kernel keeps it queued.
+/// A completion names the buffer it filled; the loop hands it out as a ``ByteBuffer`` over that
+/// buffer's ``ByteStorage``, without copying and without allocating: there is one storage object
+/// per buffer, made at start-up and reused. Once per turn the loop looks at the buffers it has
+/// lent and gives back to the kernel every one that no `ByteBuffer` refers to any more. When every
+/// buffer is out (with the user), a recv completes with ENOBUFS and the stream falls back to a
+/// one-off receive into heap memory: no data is lost, the kernel keeps it queued.
 ///
-/// `@unchecked Sendable`: the ring's tail is advanced only on the loop thread. `reclaim` from
-/// other threads only appends to `returned` (a mutex) and the loop hands those buffers back at
-/// the start of its next turn. The slab is freed in `deinit`, when no `ByteBuffer` refers to it.
-final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
+/// Loop-confined: created, used and torn down on its loop's thread. The slab (the buffers'
+/// memory) is a separate object that every storage keeps alive, so a `ByteBuffer` kept after the
+/// loop has shut down still points at valid memory.
+final class URingBufferRing {
     let group: UInt16
     let entries: UInt32
     let bufferSize: Int
     private let ring: UnsafeMutablePointer<io_uring>
     private let ringMemory: UnsafeMutableRawPointer
     private let ringBytes: Int
-    private let slab: UnsafeMutableRawPointer
-    private let loopThread: pthread_t
-    private let returned = Lock<[UInt16]>([])
-    private let returnedCount = Atomic<Int>(0)
-    private let registered = Atomic<Bool>(false)
+    private let slab: Slab
+    /// One storage object per buffer, index = buffer id.
+    private var storages: [ByteStorage]
+    /// The ids of buffers handed out and not yet given back to the kernel.
+    private var lent: [UInt16] = []
+    private var registered = false
+
+    /// The receive buffers' memory, freed when the ring and every storage using it are gone.
+    private final class Slab {
+        let base: UnsafeMutableRawPointer
+
+        init(byteCount: Int) {
+            base = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 4096)
+        }
+
+        deinit { base.deallocate() }
+    }
 
     /// Registers `entries` buffers of `bufferSize` bytes as group `group`; `nil` if the kernel refuses.
     init?(ring: UnsafeMutablePointer<io_uring>, group: UInt16, entries: UInt32 = 512, bufferSize: Int = 16384) {
@@ -34,28 +47,31 @@ final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
         self.group = group
         self.entries = entries
         self.bufferSize = bufferSize
-        self.loopThread = pthread_self()
         ringBytes = Int(entries) * MemoryLayout<io_uring_buf>.stride
         guard let memory = mmap(nil, ringBytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0),
             memory != MAP_FAILED
         else { return nil }
         ringMemory = memory
-        slab = UnsafeMutableRawPointer.allocate(byteCount: Int(entries) * bufferSize, alignment: 4096)
+        let slab = Slab(byteCount: Int(entries) * bufferSize)
+        self.slab = slab
         // Touch every page now: the ring hands buffers out round-robin, so all of them are used
         // soon anyway, and faulting them in here keeps page faults off the receive path and the
         // resident size steady from the start.
-        slab.initializeMemory(as: UInt8.self, repeating: 0, count: Int(entries) * bufferSize)
+        slab.base.initializeMemory(as: UInt8.self, repeating: 0, count: Int(entries) * bufferSize)
+        storages = (0..<Int(entries)).map { index in
+            ByteStorage(pooled: slab.base + index * bufferSize, capacity: bufferSize, poolMemory: slab)
+        }
+        lent.reserveCapacity(Int(entries))
         guard ringio_register_buf_ring(ring, memory, entries, group) == 0 else {
             munmap(memory, ringBytes)
-            slab.deallocate()
             return nil
         }
-        registered.store(true, ordering: .releasing)
+        registered = true
         let bufferRing = memory.assumingMemoryBound(to: io_uring_buf_ring.self)
         io_uring_buf_ring_init(bufferRing)
         let mask = io_uring_buf_ring_mask(entries)
         for index in 0..<Int(entries) {
-            io_uring_buf_ring_add(bufferRing, slab + index * bufferSize, UInt32(bufferSize), UInt16(index), mask, Int32(index))
+            io_uring_buf_ring_add(bufferRing, slab.base + index * bufferSize, UInt32(bufferSize), UInt16(index), mask, Int32(index))
         }
         io_uring_buf_ring_advance(bufferRing, Int32(entries))
     }
@@ -63,47 +79,37 @@ final class URingBufferRing: ByteStorageOwner, @unchecked Sendable {
     /// Wraps buffer `id`, which the kernel filled with `length` bytes, as a `ByteBuffer`.
     func take(_ id: UInt16, length: Int) -> ByteBuffer {
         precondition(Int(id) < Int(entries) && length <= bufferSize, "provided buffer \(id) with \(length) bytes is out of range")
-        let storage = ByteStorage(borrowing: slab + Int(id) * bufferSize, capacity: bufferSize, owner: self, token: Int(id))
-        return ByteBuffer(storage: storage, lower: 0, upper: length)
+        lent.append(id)
+        return ByteBuffer(storage: storages[Int(id)], lower: 0, upper: length)
     }
 
-    func reclaim(_ base: UnsafeMutableRawPointer, token: Int) {
-        guard registered.load(ordering: .acquiring) else { return }
-        if LoopThread.isCurrent(loopThread) {
-            give(UInt16(token))
-        } else {
-            returned.withLock { $0.append(UInt16(token)) }
-            returnedCount.add(1, ordering: .releasing)
-        }
-    }
-
-    /// Hands back the buffers released on other threads (loop thread, once per turn).
-    func drainReturned() {
-        guard returnedCount.load(ordering: .acquiring) > 0 else { return }
-        let ids = returned.withLock { ids -> [UInt16] in
-            let taken = ids
-            ids.removeAll(keepingCapacity: true)
-            return taken
-        }
-        returnedCount.subtract(ids.count, ordering: .releasing)
-        for id in ids { give(id) }
-    }
-
-    private func give(_ id: UInt16) {
+    /// Gives back to the kernel every lent buffer that nothing refers to any more (once per turn,
+    /// before the loop waits, so the kernel has them for the completions it is about to produce).
+    func reclaimReleased() {
+        guard registered else { return }
+        var index = lent.count - 1
+        var given: Int32 = 0
         let bufferRing = ringMemory.assumingMemoryBound(to: io_uring_buf_ring.self)
-        io_uring_buf_ring_add(bufferRing, slab + Int(id) * bufferSize, UInt32(bufferSize), id, io_uring_buf_ring_mask(entries), 0)
-        io_uring_buf_ring_advance(bufferRing, 1)
+        let mask = io_uring_buf_ring_mask(entries)
+        while index >= 0 {
+            let id = lent[index]
+            if ByteStorage.isOnlyHeldByItsPool(&storages[Int(id)]) {
+                io_uring_buf_ring_add(bufferRing, slab.base + Int(id) * bufferSize, UInt32(bufferSize), id, mask, given)
+                given += 1
+                lent[index] = lent[lent.count - 1]
+                lent.removeLast()
+            }
+            index -= 1
+        }
+        if given > 0 { io_uring_buf_ring_advance(bufferRing, given) }
     }
 
     /// Unregisters the ring before the io_uring is torn down. Buffers still held stay valid.
     func unregister() {
-        guard registered.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        guard registered else { return }
+        registered = false
         _ = io_uring_unregister_buf_ring(ring, Int32(group))
         munmap(ringMemory, ringBytes)
-    }
-
-    deinit {
-        slab.deallocate()
     }
 }
 
