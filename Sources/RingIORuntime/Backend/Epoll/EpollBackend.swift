@@ -20,6 +20,8 @@ final class EpollBackend: IOBackend {
     let kind = BackendKind.epoll
     let wantsNonBlockingSockets = true
     let features: [String] = ["edge-triggered epoll"]
+    /// Receive memory shared by the loop's streams.
+    let receivePool = EpollReceivePool()
     unowned let loop: EventLoop
     private let epollFD: Int32
     private let events: UnsafeMutablePointer<ringio_readiness>
@@ -152,6 +154,7 @@ final class EpollBackend: IOBackend {
     }
 
     func processEvents(blocking: Bool) {
+        receivePool.collectReleased()
         var timeout: Int32 = 0
         if blocking {
             if let earliest = timers.earliest {

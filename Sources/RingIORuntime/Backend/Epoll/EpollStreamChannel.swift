@@ -21,8 +21,6 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     private var sender: OperationID?
     private(set) var isSending = false
     private var closed = false
-    /// Memory from a receive that found nothing, kept for the next one.
-    private var spare: ByteStorage?
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
     private var receivedDescriptors = DescriptorQueue()
@@ -58,9 +56,8 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
                 throw RingIOError.system(errno: terminal, "receive on \(context)")
             }
             if readable {
-                let capacity = min(maxBytes, 65536)
-                let storage = spare.flatMap { $0.capacity >= capacity ? $0 : nil } ?? ByteStorage(capacity: capacity)
-                spare = nil
+                let capacity = min(maxBytes, EpollReceivePool.blockSize)
+                let (block, storage) = backend.receivePool.acquire()
                 let count: Int
                 if let message = receiveMessage {
                     message.prepareReceive(into: storage.base, length: capacity)
@@ -69,8 +66,11 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
                 } else {
                     count = recv(descriptor, storage.base, capacity, 0)
                 }
-                if count > 0 { return ByteBuffer(storage: storage, lower: 0, upper: count) }
-                spare = storage
+                if count > 0 {
+                    backend.receivePool.lend(block)
+                    return ByteBuffer(storage: storage, lower: 0, upper: count)
+                }
+                backend.receivePool.putBack(block)
                 if count == 0 {
                     terminal = 0
                     return nil

@@ -25,9 +25,7 @@ final class URingBufferRing {
     private let ringBytes: Int
     private let slab: Slab
     /// One storage object per buffer, index = buffer id.
-    private var storages: [ByteStorage]
-    /// The ids of buffers handed out and not yet given back to the kernel.
-    private var lent: [UInt16] = []
+    private var storages: StorageLending
     private var registered = false
 
     /// The receive buffers' memory, freed when the ring and every storage using it are gone.
@@ -58,10 +56,10 @@ final class URingBufferRing {
         // soon anyway, and faulting them in here keeps page faults off the receive path and the
         // resident size steady from the start.
         slab.base.initializeMemory(as: UInt8.self, repeating: 0, count: Int(entries) * bufferSize)
-        storages = (0..<Int(entries)).map { index in
-            ByteStorage(pooled: slab.base + index * bufferSize, capacity: bufferSize, poolMemory: slab)
+        storages = StorageLending(capacity: Int(entries))
+        for index in 0..<Int(entries) {
+            _ = storages.add(ByteStorage(pooled: slab.base + index * bufferSize, capacity: bufferSize, poolMemory: slab))
         }
-        lent.reserveCapacity(Int(entries))
         guard ringio_register_buf_ring(ring, memory, entries, group) == 0 else {
             munmap(memory, ringBytes)
             return nil
@@ -79,27 +77,20 @@ final class URingBufferRing {
     /// Wraps buffer `id`, which the kernel filled with `length` bytes, as a `ByteBuffer`.
     func take(_ id: UInt16, length: Int) -> ByteBuffer {
         precondition(Int(id) < Int(entries) && length <= bufferSize, "provided buffer \(id) with \(length) bytes is out of range")
-        lent.append(id)
-        return ByteBuffer(storage: storages[Int(id)], lower: 0, upper: length)
+        return ByteBuffer(storage: storages.lend(Int(id)), lower: 0, upper: length)
     }
 
     /// Gives back to the kernel every lent buffer that nothing refers to any more (once per turn,
     /// before the loop waits, so the kernel has them for the completions it is about to produce).
     func reclaimReleased() {
         guard registered else { return }
-        var index = lent.count - 1
         var given: Int32 = 0
         let bufferRing = ringMemory.assumingMemoryBound(to: io_uring_buf_ring.self)
         let mask = io_uring_buf_ring_mask(entries)
-        while index >= 0 {
-            let id = lent[index]
-            if ByteStorage.isOnlyHeldByItsPool(&storages[Int(id)]) {
-                io_uring_buf_ring_add(bufferRing, slab.base + Int(id) * bufferSize, UInt32(bufferSize), id, mask, given)
-                given += 1
-                lent[index] = lent[lent.count - 1]
-                lent.removeLast()
-            }
-            index -= 1
+        let (base, size) = (slab.base, bufferSize)
+        storages.collect { id in
+            io_uring_buf_ring_add(bufferRing, base + id * size, UInt32(size), UInt16(id), mask, given)
+            given += 1
         }
         if given > 0 { io_uring_buf_ring_advance(bufferRing, given) }
     }
