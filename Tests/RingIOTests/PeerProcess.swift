@@ -1,8 +1,13 @@
 import Foundation
+import Glibc
 import Testing
 
 /// A Python program run as a separate process (an ordinary peer, and one with its own descriptor
 /// limit: 10,000 connections need 20,000 descriptors, more than one process may hold here).
+///
+/// Started with `posix_spawn`, not Foundation's `Process` (whose descriptor scan reads past a
+/// buffer under AddressSanitizer); its output goes to files, and a thread of its own waits for
+/// it, so no event loop or cooperative thread ever blocks.
 struct PythonPeer {
     /// What the program printed and how it ended.
     struct Outcome {
@@ -11,31 +16,37 @@ struct PythonPeer {
         var errors: String
     }
 
-    /// Starts `python3 -c script arguments...`; the returned task ends with its outcome. Waiting
-    /// happens in the termination handler, never on an event loop's thread.
+    /// Starts `python3 -c script arguments...`; the returned task ends with its outcome.
     static func start(_ script: String, arguments: [String]) throws -> Task<Outcome, Never> {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let finished = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { ended in
-            finished.continuation.yield(ended.terminationStatus)
-            finished.continuation.finish()
+        let directory = try temporaryDirectory()
+        let (outputPath, errorPath) = (directory + "/stdout", directory + "/stderr")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = (["python3", "-c", script] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, "python3", &actions, nil, argv, environ)
+        try #require(result == 0, "posix_spawnp python3 failed: \(String(cString: strerror(result)))")
+        let exited = AsyncStream<Int32>.makeStream()
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
+            exited.continuation.yield(status & 0x7F == 0 ? (status >> 8) & 0xFF : -1)
+            exited.continuation.finish()
         }
-        try process.run()
         return Task.detached {
-            // Read both pipes to the end before waiting, so a chatty peer cannot fill them and stall.
-            async let out = output.fileHandleForReading.readToEnd()
-            async let err = errors.fileHandleForReading.readToEnd()
-            let outText = String(decoding: ((try? await out) ?? nil) ?? Data(), as: UTF8.self)
-            let errText = String(decoding: ((try? await err) ?? nil) ?? Data(), as: UTF8.self)
             var status: Int32 = -1
-            for await value in finished.stream { status = value }
-            return Outcome(status: status, output: outText, errors: errText)
+            for await value in exited.stream { status = value }
+            return Outcome(status: status, output: contents(of: outputPath), errors: contents(of: errorPath))
         }
+    }
+
+    private static func contents(of path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 }
