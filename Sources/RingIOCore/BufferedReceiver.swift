@@ -74,7 +74,9 @@ package final class BufferedReceiver {
         _ delimiter: some Collection<UInt8>, maxBytes: Int, from source: some ByteChunkSource
     ) async throws -> ByteBuffer {
         let delimiter = Array(delimiter)
-        guard !delimiter.isEmpty else { return ByteBuffer() }
+        guard !delimiter.isEmpty else {
+            throw RingIOError(.invalidArgument, "receiveUntil on \(context): the delimiter must not be empty")
+        }
         guard maxBytes > 0 else {
             throw RingIOError(.invalidArgument, "receiveUntil(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
         }

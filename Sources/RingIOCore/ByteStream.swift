@@ -23,7 +23,8 @@ public protocol ByteStream: AnyObject, Sendable {
     ///   - delimiter: the byte sequence that ends a record, such as `"\n".utf8`.
     ///   - maxBytes: the most bytes to search, the delimiter included.
     /// - Throws: ``RingIOError`` `.delimiterNotFound` when `maxBytes` bytes hold no delimiter (they
-    ///   stay buffered); `.incompleteRead` when the stream ends first.
+    ///   stay buffered); `.incompleteRead` when the stream ends first; `.invalidArgument` for an
+    ///   empty delimiter or `maxBytes` below 1.
     func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer
 
     /// Sends every byte of `bytes`, however many system calls that takes.
@@ -58,7 +59,8 @@ extension ByteStream {
     /// An asynchronous sequence of records ended by `delimiter` (delimiter excluded).
     ///
     /// It ends cleanly at end of stream when nothing is left over, and throws `.incompleteRead`
-    /// when a partial record is left; `.delimiterNotFound` when a record exceeds `maxChunkSize`.
+    /// when a partial record is left; `.delimiterNotFound` when a record exceeds `maxChunkSize`;
+    /// `.invalidArgument` (from the first `next()`) for an empty delimiter.
     public func receiveDelimitedChunks(
         _ delimiter: some Collection<UInt8>, maxChunkSize: Int
     ) -> DelimitedChunks<Self> {

@@ -28,7 +28,8 @@ final class TLSSession: SecureLayer {
     private var flushing = false
     private var sending = false
     private var flushWaiters: [CheckedContinuation<Void, Never>] = []
-    /// The failure that broke the session (a lost write); rethrown by every later call.
+    /// The failure that broke the session (a lost write, a bad record, a fatal alert); rethrown
+    /// by every later call.
     private var broken: (any Error)?
     private static let recordChunk = 65536
 
@@ -133,7 +134,11 @@ final class TLSSession: SecureLayer {
                 }
                 feed(chunk)
             default:
-                throw RingIOError(.tlsFailure, error.messageText)
+                // A bad record or the peer's fatal alert ends the session: every later receive
+                // fails the same way (OpenSSL itself would report a clean close next).
+                let failure = RingIOError(.tlsFailure, error.messageText)
+                broken = failure
+                throw failure
             }
         }
     }

@@ -106,13 +106,6 @@ private func text(_ buffer: ByteBuffer) -> String { String(decoding: buffer, as:
         #expect(text(try await receiver.receiveExactly(5, from: source)) == "bleh\n")
     }
 
-    @Test func emptyDelimiterReturnsEmptyAtOnce() async throws {
-        let receiver = BufferedReceiver(context: "test")
-        let source = ScriptedSource(["x"])
-        #expect(try await receiver.receiveUntil(EmptyCollection<UInt8>(), maxBytes: 5, from: source).isEmpty)
-        #expect(source.requests.isEmpty)
-    }
-
     @Test func invalidSizesAreRejected() async throws {
         let receiver = BufferedReceiver(context: "test")
         let source = ScriptedSource(["x"])
@@ -127,5 +120,14 @@ private func text(_ buffer: ByteBuffer) -> String { String(decoding: buffer, as:
         let receiver = BufferedReceiver(context: "test")
         let source = ScriptedSource(["ab\r", "x\r\n"])
         #expect(text(try await receiver.receiveUntil("\r\n".utf8, maxBytes: 100, from: source)) == "ab\rx")
+    }
+
+    @Test func anEmptyDelimiterIsRejectedAndConsumesNothing() async throws {
+        let source = ScriptedSource(["abc\n"])
+        let receiver = BufferedReceiver(context: "test")
+        let error = await #expect(throws: RingIOError.self) { try await receiver.receiveUntil([UInt8](), maxBytes: 8, from: source) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message == "receiveUntil on test: the delimiter must not be empty")
+        #expect(text(try await receiver.receiveUntil("\n".utf8, maxBytes: 8, from: source)) == "abc")
     }
 }

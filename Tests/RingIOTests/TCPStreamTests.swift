@@ -275,4 +275,16 @@ import Testing
             #expect(text(try await server.receiveUntil("\n", maxBytes: 10)) == "next")
         }
     }
+
+    @Test(arguments: TestBackends.all)
+    func delimitedChunksWithAnEmptyDelimiterFailInsteadOfLoopingForever(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            try await client.sendAll("a\nb\n")
+            let error = await #expect(throws: RingIOError.self) {
+                for try await _ in server.receiveDelimitedChunks("", maxChunkSize: 10) {}
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(text(try await server.receiveUntil("\n", maxBytes: 10)) == "a")
+        }
+    }
 }

@@ -65,6 +65,9 @@ import Testing
                 #expect(error?.code == .tlsFailure)
                 #expect(error?.message.contains("bad record mac") == true, "\(String(describing: error))")
             }
+            // The session stays broken: the next receive fails the same way, never a clean end.
+            let again = await #expect(throws: RingIOError.self) { _ = try await stream.receiveSome() }
+            #expect(again?.code == error?.code)
             await stream.close()
             let outcome = await client.value
             #expect(outcome.status == 0, "peer: \(outcome.errors)")
