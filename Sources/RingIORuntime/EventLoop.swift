@@ -131,10 +131,24 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// executor preference for the duration of `body`.
     ///
     /// - Throws: `.brokenResource` when the loop has shut down (its sockets cannot be used).
+    ///
+    /// It runs on the caller's executor (`nonisolated(nonsending)`), so a caller already on this
+    /// loop, the common case, pays no executor switch and no executor-preference check.
     @inline(__always)
-    func confine<T>(_ body: () async throws -> T) async throws -> T {
+    nonisolated(nonsending) func confine<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         if inLoop { return try await body() }
-        return try await withTaskExecutorPreference(self) {
+        // Unchecked, and sound: `body` runs inside `hop`, in this same task, while the caller is
+        // suspended awaiting it, so nothing runs concurrently with it. `confine` is internal, and
+        // no caller passes a closure that touches an actor's state.
+        nonisolated(unsafe) let unchecked = body
+        return try await hop(unchecked)
+    }
+
+    /// `confine` from elsewhere: `@concurrent`, so the preference's body runs on this loop even
+    /// when the caller is isolated to an actor (whose isolation a nonsending function inherits).
+    @concurrent
+    private func hop<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) {
             // After the loop exits, jobs sent to it run elsewhere: refuse rather than touch its state.
             guard inLoop else { throw RingIOError(.brokenResource, "the event loop has shut down") }
             return try await body()

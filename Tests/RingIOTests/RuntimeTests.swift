@@ -86,3 +86,37 @@ import Testing
         await runtime.shutdown()
     }
 }
+
+/// Calls RingIO from an actor's own executor, off every loop.
+private actor LineClient {
+    private var lines: [String] = []
+
+    func exchange(port: Int, _ line: String) async throws -> [String] {
+        let client = try await connectTCP(host: "127.0.0.1", port: port)
+        try await client.sendAll(line + "\n")
+        lines.append(text(try await client.receiveUntil("\n", maxBytes: 100)))
+        await client.close()
+        return lines
+    }
+}
+
+extension RuntimeTests {
+    /// Stream operations run on the caller's executor until they reach the loop: from an actor
+    /// they must still hop to the loop (not run the loop's work on the actor), and come back.
+    @Test(arguments: TestBackends.all)
+    func streamsCanBeUsedFromAnActor(backend: BackendPreference) async throws {
+        let runtime = try Runtime(backend: backend)
+        let listener = try await runtime.run { try await createTCPServer(port: 0, host: "127.0.0.1") }
+        let serving = Task {
+            try await runtime.run {
+                try await listener.serve { try await $0.sendAll(try await $0.receiveUntil("\n", maxBytes: 100) + Array("\n".utf8)) }
+            }
+        }
+        let client = LineClient()
+        #expect(try await client.exchange(port: try #require(listener.port), "one") == ["one"])
+        #expect(try await client.exchange(port: try #require(listener.port), "two") == ["one", "two"])
+        await listener.close()
+        try await serving.value
+        await runtime.shutdown()
+    }
+}
