@@ -35,6 +35,10 @@ final class StreamSecurity {
     /// Whether TLS is active or on its way (started, or waiting to start).
     var isStartedOrPending: Bool { layer != nil || running }
 
+    /// Whether the stream is plain TCP or UNIX with nothing to wait for: receives and sends go
+    /// straight to the channel (the hot path, which then skips an async call into ``ready``).
+    var isPlain: Bool { layer == nil && !running && failure == nil }
+
     /// Marks a handshake as running before its background task starts, so that receives and
     /// sends made meanwhile wait for it.
     func reserveBackgroundHandshake(_ setup: TLSSetup) {
