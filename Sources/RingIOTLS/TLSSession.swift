@@ -32,6 +32,10 @@ final class TLSSession: SecureLayer {
     /// by every later call.
     private var broken: (any Error)?
     private static let recordChunk = 65536
+    /// The most plaintext one TLS record carries (RFC 8446, 5.1); a read returns at most this.
+    private static let maxPlaintextRecord = 16384
+    /// The buffer the last receive returned, reused once nothing else refers to it.
+    private var plaintext: ByteStorage?
 
     init(
         context: TLSContext, rawContext: OpaquePointer, transport: any CiphertextTransport, role: TLSRole, serverHostname: String?,
@@ -106,10 +110,25 @@ final class TLSSession: SecureLayer {
 
     // MARK: Receiving
 
+    /// The previous receive's storage when no buffer uses it any more (an echo or a parser that
+    /// is done with it), else a new one, kept for next time: steady receiving allocates nothing.
+    private func reusablePlaintextStorage(capacity: Int) -> ByteStorage {
+        if var spare = plaintext, spare.capacity >= capacity {
+            plaintext = nil
+            if ByteStorage.isOnlyHeldByItsPool(&spare) {
+                plaintext = spare
+                return spare
+            }
+        }
+        let storage = ByteStorage(capacity: Self.maxPlaintextRecord)
+        plaintext = storage
+        return storage
+    }
+
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         if let broken { throw broken }
-        let capacity = min(maxBytes, Self.recordChunk)
-        let storage = ByteStorage(capacity: capacity)
+        let capacity = min(maxBytes, Self.maxPlaintextRecord)
+        let storage = reusablePlaintextStorage(capacity: capacity)
         while true {
             var count = 0
             let status = ringio_tls_read(session, storage.base, capacity, &count, &error, error.count)
