@@ -173,6 +173,10 @@ final class TLSSession: SecureLayer {
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
             return try await send(Array(bytes))
         }
+        if var broken = broken as? RingIOError {
+            broken.bytesTransferred = 0
+            throw broken
+        }
         if let broken { throw broken }
         guard !sentCloseNotify else {
             throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
@@ -203,6 +207,11 @@ final class TLSSession: SecureLayer {
 
     nonisolated(nonsending) func sendCloseNotify() async throws {
         guard !sentCloseNotify else { return }
+        // close_notify queued behind a send's first records would end the stream for the peer
+        // in the middle of that send: a silent truncation.
+        guard !sending else {
+            throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
+        }
         sentCloseNotify = true
         _ = ringio_tls_shutdown(session)
         try await flush()

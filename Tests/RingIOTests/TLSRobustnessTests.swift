@@ -73,4 +73,33 @@ import Testing
             await listener.close()
         }
     }
+
+    /// sendEOF while another task's large send is under way would queue close_notify behind the
+    /// send's first records and end the peer's stream early: it is refused instead (found by fuzzing).
+    @Test(arguments: TestBackends.all)
+    func sendEOFDuringASendIsBusyAndCutsNothingShort(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            async let accepted = listener.accept()
+            let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
+            let server = try await accepted
+            let payload = patternBytes(8 << 20)
+            let sending = Task { try await client.sendAll(payload) }
+            await eventually { await client.isSending }
+            let refused = await #expect(throws: RingIOError.self) { try await client.sendEOF() }
+            #expect(refused?.code == .busyResource)
+            // Every byte of the send still arrives; then sendEOF goes through.
+            #expect(sameBytes(try await server.receiveExactly(payload.count), payload))
+            try await sending.value
+            try await client.sendEOF()
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
+            #expect(end?.code == .endOfStream)
+            await client.close()
+            await server.close()
+            await listener.close()
+        }
+    }
 }
