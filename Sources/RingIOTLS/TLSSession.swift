@@ -110,6 +110,23 @@ final class TLSSession: SecureLayer {
 
     // MARK: Receiving
 
+    /// Where `flush` takes the engine's output, reused once the transport has sent it (it holds
+    /// the buffer only until its send completes): steady sending allocates nothing either.
+    private var ciphertext: ByteStorage?
+
+    private func reusableCiphertextStorage(capacity: Int) -> ByteStorage {
+        if var spare = ciphertext, spare.capacity >= capacity {
+            ciphertext = nil
+            if ByteStorage.isOnlyHeldByItsPool(&spare) {
+                ciphertext = spare
+                return spare
+            }
+        }
+        let storage = ByteStorage(capacity: max(capacity, Self.maxPlaintextRecord + 256))
+        ciphertext = storage
+        return storage
+    }
+
     /// The previous receive's storage when no buffer uses it any more (an echo or a parser that
     /// is done with it), else a new one, kept for next time: steady receiving allocates nothing.
     private func reusablePlaintextStorage(capacity: Int) -> ByteStorage {
@@ -239,7 +256,7 @@ final class TLSSession: SecureLayer {
         while true {
             let pending = ringio_tls_pending_output(session)
             if pending == 0 { return }
-            let storage = ByteStorage(capacity: pending)
+            let storage = reusableCiphertextStorage(capacity: pending)
             let taken = ringio_tls_take_output(session, storage.base, pending)
             do {
                 try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))
