@@ -5,13 +5,7 @@ import Testing
     @Test(arguments: TestBackends.all)
     func closingWhileASendIsStuckReturnsAndFailsTheSender(backend: BackendPreference) async throws {
         let pki = try testPKI()
-        let serverContext = try pki.serverContext()
-        let clientContext = try pki.clientContext()
-        try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
-            async let accepted = listener.accept()
-            let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
-            let server = try await accepted
+        try await withTLSPair(backend, server: try pki.serverContext(), client: try pki.clientContext()) { _, client in
             try await withThrowingTaskGroup(of: RingIOError.Code?.self) { group in
                 // The server never reads, so this send fills the socket buffers and waits.
                 group.addTask {
@@ -27,8 +21,6 @@ import Testing
                 let code = try await group.next()
                 #expect(code == .closedResource)
             }
-            await server.close()
-            await listener.close()
         }
     }
 
@@ -79,13 +71,7 @@ import Testing
     @Test(arguments: TestBackends.all)
     func sendEOFDuringASendIsBusyAndCutsNothingShort(backend: BackendPreference) async throws {
         let pki = try testPKI()
-        let serverContext = try pki.serverContext()
-        let clientContext = try pki.clientContext()
-        try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
-            async let accepted = listener.accept()
-            let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
-            let server = try await accepted
+        try await withTLSPair(backend, server: try pki.serverContext(), client: try pki.clientContext()) { server, client in
             let payload = patternBytes(8 << 20)
             let sending = Task { try await client.sendAll(payload) }
             await eventually { await client.isSending }
@@ -97,9 +83,6 @@ import Testing
             try await client.sendEOF()
             let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
             #expect(end?.code == .endOfStream)
-            await client.close()
-            await server.close()
-            await listener.close()
         }
     }
 }
