@@ -78,9 +78,9 @@ import Testing
             let port = try #require(listener.port)
             let serving = Task { try await listener.serve(Self.echoLine) }
             let client = try await connectTCP(host: "127.0.0.1", port: port)
-            await eventually { await listener.servedConnectionCount == 1 }
+            await eventually { listener.servedConnectionCount == 1 }
             let stopping = Task { await listener.shutdown(gracePeriod: .seconds(60)) }
-            await eventually { await listener.isShuttingDown }
+            await eventually { listener.isShuttingDown }
             // The open connection still gets its answer.
             try await client.sendAll("finish me\n")
             #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "finish me")
@@ -112,7 +112,7 @@ import Testing
                 }
             }
             let client = try await connectTCP(host: "127.0.0.1", port: port)
-            await eventually { await listener.servedConnectionCount == 1 }
+            await eventually { listener.servedConnectionCount == 1 }
             await listener.shutdown(gracePeriod: .milliseconds(50))
             try await serving.value
             var codes = handlerEnded.stream.makeAsyncIterator()
@@ -130,7 +130,7 @@ import Testing
             let port = try #require(listener.port)
             let serving = Task { try await listener.serve { stream in _ = try await stream.receiveSome() } }
             let client = try await connectTCP(host: "127.0.0.1", port: port)
-            await eventually { await listener.servedConnectionCount == 1 }
+            await eventually { listener.servedConnectionCount == 1 }
             serving.cancel()
             await #expect(throws: CancellationError.self) { try await serving.value }
             let end = await #expect(throws: RingIOError.self) { try await client.receiveSome() }

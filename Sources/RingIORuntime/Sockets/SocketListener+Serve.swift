@@ -1,6 +1,6 @@
 #if os(Linux)
 import Logging
-public import RingIOCore
+import RingIOCore
 
 extension SocketListener {
     /// Serves every client with `handler`, each in a child task of its own, until the listener
