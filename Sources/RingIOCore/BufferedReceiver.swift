@@ -11,6 +11,8 @@ package final class BufferedReceiver {
     private var head = 0
     /// How many bytes are buffered and not yet returned.
     package private(set) var bufferedCount = 0
+    /// How many received chunks hold the buffered bytes (tests check the compaction with it).
+    package var bufferedChunkCount: Int { chunks.count - head }
     /// Whether a task is inside a receive call right now.
     package private(set) var receiving = false
     private var closed = false
@@ -125,10 +127,24 @@ package final class BufferedReceiver {
         receiving = true
     }
 
+    /// Past this many buffered chunks holding fewer than ``compactionLimit`` bytes in all, the
+    /// chunks are copied into one buffer: each received chunk keeps a whole pool block (16 KiB on
+    /// io_uring, 64 KiB on epoll, a TLS record's 16 KiB) alive, so a peer trickling one byte per
+    /// segment into a `receiveUntil` would otherwise pin a block per byte. Large transfers, whose
+    /// chunks fill their blocks, are never copied.
+    private static let compactionChunks = 8
+    private static let compactionLimit = 65536
+
     package func append(_ chunk: ByteBuffer) {
         guard !chunk.isEmpty else { return }
         chunks.append(chunk)
         bufferedCount += chunk.count
+        if chunks.count - head > Self.compactionChunks && bufferedCount < Self.compactionLimit {
+            let joined = ByteBuffer.joining(chunks[head...], totalCount: bufferedCount)
+            chunks.removeAll(keepingCapacity: true)
+            chunks.append(joined)
+            head = 0
+        }
     }
 
     private func takeFromFirstChunk(maxBytes: Int) -> ByteBuffer {
@@ -144,6 +160,8 @@ package final class BufferedReceiver {
 
     private func removeFirstChunk() {
         bufferedCount -= chunks[head].count
+        // Drop the reference now: a consumed chunk must not keep its pool block from being reused.
+        chunks[head] = ByteBuffer()
         head += 1
         if head == chunks.count {
             chunks.removeAll(keepingCapacity: true)

@@ -130,4 +130,15 @@ private func text(_ buffer: ByteBuffer) -> String { String(decoding: buffer, as:
         #expect(error?.message == "receiveUntil on test: the delimiter must not be empty")
         #expect(text(try await receiver.receiveUntil("\n".utf8, maxBytes: 8, from: source)) == "abc")
     }
+
+    @Test func aTrickleOfTinyChunksIsCompactedAndNothingIsLost() async throws {
+        let receiver = BufferedReceiver(context: "test")
+        let line = (0..<300).map { _ in "x" }
+        let source = ScriptedSource(line + ["\n"])
+        #expect(text(try await receiver.receiveUntil("\n".utf8, maxBytes: 1024, from: source)) == String(repeating: "x", count: 300))
+        for byte in "abcdefghijklmnopqrstuvwxyz".utf8 { receiver.append(ByteBuffer([byte])) }
+        // 26 one-byte chunks would each pin a pool block; they are joined instead.
+        #expect(receiver.bufferedChunkCount <= 9)
+        #expect(text(receiver.bufferedData) == "abcdefghijklmnopqrstuvwxyz")
+    }
 }

@@ -139,4 +139,44 @@ import Testing
             await listener.close()
         }
     }
+
+    /// A handler that shuts its own server down (a "quit" command) does not wait for `serve`,
+    /// which waits for that handler: both return.
+    @Test(arguments: TestBackends.all)
+    func aHandlerCanShutItsOwnServerDown(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let serving = Task {
+                try await listener.serve { stream in
+                    _ = try await stream.receiveUntil("\n", maxBytes: 100)
+                    await listener.shutdown(gracePeriod: .seconds(60))
+                    try await stream.sendAll("bye\n")
+                }
+            }
+            let client = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
+            try await client.sendAll("quit\n")
+            #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "bye")
+            try await serving.value
+            await client.close()
+        }
+    }
+
+    /// A second, shorter shutdown shortens the grace period of one already under way.
+    @Test(arguments: TestBackends.all)
+    func aShorterSecondShutdownCutsTheGracePeriod(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let serving = Task { try await listener.serve { stream in _ = try await stream.receiveSome() } }
+            let client = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
+            await eventually { listener.servedConnectionCount == 1 }
+            let patient = Task { await listener.shutdown(gracePeriod: .seconds(3600)) }
+            await eventually { listener.isShuttingDown }
+            await listener.shutdown(gracePeriod: .zero)
+            await patient.value
+            try await serving.value
+            let end = await #expect(throws: RingIOError.self) { try await client.receiveSome() }
+            #expect(end?.code == .endOfStream)
+            await client.close()
+        }
+    }
 }

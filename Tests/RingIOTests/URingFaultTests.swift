@@ -86,5 +86,9 @@ import Testing
             _ = try Runtime(backend: .automatic, uring: URingConfiguration(submissionEntries: 64, completionEntries: 32))
         }
         #expect(queue?.message == "URingConfiguration: completionEntries 32 must be between submissionEntries (64) and 65536")
+        let huge = #expect(throws: RingIOError.self) {
+            _ = try Runtime(backend: .automatic, uring: URingConfiguration(receiveBufferCount: 32768, receiveBufferSize: 1_048_576))
+        }
+        #expect(huge?.message.contains("at most 1 GiB") == true)
     }
 }

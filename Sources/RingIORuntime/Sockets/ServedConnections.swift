@@ -11,15 +11,19 @@ final class ServedConnections: @unchecked Sendable {
         var serving = false
         var streams: [UInt64: SocketStream] = [:]
         var nextID: UInt64 = 0
-        /// Set by a graceful shutdown: how long open connections may still run.
-        var gracePeriod: Duration?
+        /// Set by a graceful shutdown: when open connections are closed (the earliest asked for).
+        var deadline: ContinuousClock.Instant?
         /// Woken when the last open connection ends.
         var emptyWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Woken when `serve` returns.
-        var finishedWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Woken when `serve` returns (or when their task is cancelled).
+        var finishedWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let state = Lock(State())
+
+    /// Set in the tasks `serve` runs handlers in, naming their listener's connections: a handler
+    /// that shuts its own server down must not wait for `serve`, which waits for the handler.
+    @TaskLocal static var handlerOf: ObjectIdentifier?
 
     /// Marks the start of `serve`.
     ///
@@ -37,27 +41,29 @@ final class ServedConnections: @unchecked Sendable {
     func finishServing() {
         let waiters = state.withLock { state in
             state.serving = false
-            defer { state.finishedWaiters = [] }
-            return state.finishedWaiters
+            defer { state.finishedWaiters = [:] }
+            return Array(state.finishedWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Records a graceful shutdown; returns whether `serve` is running.
+    /// Records a graceful shutdown that closes open connections `gracePeriod` from now (or
+    /// earlier, if an earlier shutdown asked for that); returns whether `serve` is running.
     func requestGracefulShutdown(_ gracePeriod: Duration) -> Bool {
-        state.withLock { state in
-            state.gracePeriod = min(state.gracePeriod ?? gracePeriod, gracePeriod)
+        let deadline = ContinuousClock.now + gracePeriod
+        return state.withLock { state in
+            state.deadline = min(state.deadline ?? deadline, deadline)
             return state.serving
         }
     }
 
-    /// The grace period of a requested graceful shutdown, if any.
-    var gracePeriod: Duration? { state.withLock { $0.gracePeriod } }
+    /// When a requested graceful shutdown closes the open connections, if one was requested.
+    var deadline: ContinuousClock.Instant? { state.withLock { $0.deadline } }
 
     /// Records an accepted stream; `nil` if a graceful shutdown has begun (the caller closes it).
     func add(_ stream: SocketStream) -> UInt64? {
         state.withLock { state in
-            guard state.gracePeriod == nil else { return nil }
+            guard state.deadline == nil else { return nil }
             let id = state.nextID
             state.nextID += 1
             state.streams[id] = stream
@@ -100,15 +106,24 @@ final class ServedConnections: @unchecked Sendable {
         }
     }
 
-    /// Returns once `serve` has returned (at once if it is not running).
+    /// Returns once `serve` has returned (at once if it is not running), or when the task is cancelled.
     func waitUntilFinished() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { state -> Bool in
-                guard state.serving else { return true }
-                state.finishedWaiters.append(continuation)
-                return false
+        let key = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard state.serving && !Task.isCancelled else { return true }
+                    state.finishedWaiters[key] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { $0.finishedWaiters.removeValue(forKey: key) }
+            waiter?.resume()
         }
     }
 }

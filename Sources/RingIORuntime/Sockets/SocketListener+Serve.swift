@@ -38,17 +38,20 @@ extension SocketListener {
     /// (at once, after closing the listener, when nothing is serving).
     ///
     /// Clients that connect after this call are not served. Calling it again with a shorter
-    /// grace period shortens it.
+    /// grace period shortens it. Called from one of this listener's own handlers, it returns
+    /// once the listener is closed, without waiting for `serve` (which waits for that handler).
     ///
     /// - Parameter gracePeriod: how long open connections may still run; `.zero` closes them at once.
     public func shutdown(gracePeriod: Duration) async {
         let serving = connections.requestGracefulShutdown(max(gracePeriod, .zero))
         await close()
-        if serving { await connections.waitUntilFinished() }
+        // A handler of this listener that shuts it down returns at once: `serve` waits for it.
+        guard serving, ServedConnections.handlerOf != ObjectIdentifier(connections) else { return }
+        await connections.waitUntilFinished()
     }
 
     /// Whether a graceful shutdown has been asked for (tests order their steps with it).
-    package var isShuttingDown: Bool { connections.gracePeriod != nil }
+    package var isShuttingDown: Bool { connections.deadline != nil }
 
     /// How many connections `serve` is handling right now.
     package var servedConnectionCount: Int { connections.openStreams.count }
@@ -67,9 +70,10 @@ extension SocketListener {
                         await stream.close()
                         continue
                     }
+                    let marker = ObjectIdentifier(connections)
                     group.addTask {
                         do {
-                            try await handler(stream)
+                            try await ServedConnections.$handlerOf.withValue(marker) { try await handler(stream) }
                         } catch {
                             Self.logHandlerError(error, stream: stream, context: context)
                         }
@@ -80,8 +84,8 @@ extension SocketListener {
             } catch {
                 failure = error
             }
-            if failure == nil, let gracePeriod = connections.gracePeriod {
-                await Self.waitUntilEmpty(connections, atMost: gracePeriod)
+            if failure == nil, connections.deadline != nil {
+                await Self.waitUntilEmptyOrDeadline(connections)
             } else if failure == nil && !Task.isCancelled {
                 // A plain close: the handlers finish in their own time.
                 return nil
@@ -93,11 +97,17 @@ extension SocketListener {
         }
     }
 
-    /// Returns when every connection has ended or `gracePeriod` has passed, whichever is first.
-    private static func waitUntilEmpty(_ connections: ServedConnections, atMost gracePeriod: Duration) async {
+    /// Returns when every connection has ended or the shutdown deadline has passed, whichever is
+    /// first. The deadline is read again at least every 50 ms, so a later, shorter shutdown
+    /// shortens the wait.
+    private static func waitUntilEmptyOrDeadline(_ connections: ServedConnections) async {
         await withTaskGroup(of: Void.self) { race in
             race.addTask { await connections.waitUntilEmpty() }
-            race.addTask { try? await Task.sleep(for: gracePeriod) }
+            race.addTask {
+                while let deadline = connections.deadline, deadline > .now, !Task.isCancelled {
+                    try? await Task.sleep(until: min(deadline, .now + .milliseconds(50)), clock: .continuous)
+                }
+            }
             await race.next()
             race.cancelAll()
         }

@@ -268,6 +268,8 @@ final class URingBackend: IOBackend {
             io_uring_cq_advance(ring, count)
             if count < Self.cqeBatch { break }
         }
+        // Overflow that built up during this turn's wait shows now, before the next enter flushes it.
+        noteCompletionQueueOverflow()
     }
 
     /// Counts turns that find the kernel holding completions the full completion queue had no

@@ -48,5 +48,11 @@ public struct URingConfiguration: Sendable, Equatable {
         guard (512...1_048_576).contains(receiveBufferSize) else {
             throw fail("receiveBufferSize \(receiveBufferSize) must be between 512 and 1048576 bytes")
         }
+        // The buffers are allocated and touched at start-up, so their total is bounded too.
+        guard receiveBufferCount * receiveBufferSize <= 1 << 30 else {
+            throw fail(
+                "receiveBufferCount × receiveBufferSize is \(receiveBufferCount * receiveBufferSize) bytes; at most 1 GiB (1073741824) per loop"
+            )
+        }
     }
 }
