@@ -48,3 +48,21 @@ extension ByteStorage {
         return true
     }
 }
+
+extension ByteStorage {
+    /// The storage in `slot` if no `ByteBuffer` uses it any more and it holds `capacity` bytes,
+    /// else a new one of `allocating` bytes (at least `capacity`), kept in `slot` for next time:
+    /// a single-buffer pool for a stream that receives or sends one buffer at a time.
+    package static func reused(_ slot: inout ByteStorage?, capacity: Int, allocating: Int) -> ByteStorage {
+        if var spare = slot, spare.capacity >= capacity {
+            slot = nil
+            if isOnlyHeldByItsPool(&spare) {
+                slot = spare
+                return spare
+            }
+        }
+        let storage = ByteStorage(capacity: max(capacity, allocating))
+        slot = storage
+        return storage
+    }
+}

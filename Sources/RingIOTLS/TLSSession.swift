@@ -34,7 +34,8 @@ final class TLSSession: SecureLayer {
     private static let recordChunk = 65536
     /// The most plaintext one TLS record carries (RFC 8446, 5.1); a read returns at most this.
     private static let maxPlaintextRecord = 16384
-    /// The buffer the last receive returned, reused once nothing else refers to it.
+    /// The buffer the last receive returned, reused once nothing else refers to it (an echo, or a
+    /// parser done with it): steady receiving allocates nothing.
     private var plaintext: ByteStorage?
 
     init(
@@ -114,38 +115,10 @@ final class TLSSession: SecureLayer {
     /// the buffer only until its send completes): steady sending allocates nothing either.
     private var ciphertext: ByteStorage?
 
-    private func reusableCiphertextStorage(capacity: Int) -> ByteStorage {
-        if var spare = ciphertext, spare.capacity >= capacity {
-            ciphertext = nil
-            if ByteStorage.isOnlyHeldByItsPool(&spare) {
-                ciphertext = spare
-                return spare
-            }
-        }
-        let storage = ByteStorage(capacity: max(capacity, Self.maxPlaintextRecord + 256))
-        ciphertext = storage
-        return storage
-    }
-
-    /// The previous receive's storage when no buffer uses it any more (an echo or a parser that
-    /// is done with it), else a new one, kept for next time: steady receiving allocates nothing.
-    private func reusablePlaintextStorage(capacity: Int) -> ByteStorage {
-        if var spare = plaintext, spare.capacity >= capacity {
-            plaintext = nil
-            if ByteStorage.isOnlyHeldByItsPool(&spare) {
-                plaintext = spare
-                return spare
-            }
-        }
-        let storage = ByteStorage(capacity: Self.maxPlaintextRecord)
-        plaintext = storage
-        return storage
-    }
-
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         if let broken { throw broken }
         let capacity = min(maxBytes, Self.maxPlaintextRecord)
-        let storage = reusablePlaintextStorage(capacity: capacity)
+        let storage = ByteStorage.reused(&plaintext, capacity: capacity, allocating: Self.maxPlaintextRecord)
         while true {
             var count = 0
             let status = ringio_tls_read(session, storage.base, capacity, &count, &error, error.count)
@@ -256,7 +229,7 @@ final class TLSSession: SecureLayer {
         while true {
             let pending = ringio_tls_pending_output(session)
             if pending == 0 { return }
-            let storage = reusableCiphertextStorage(capacity: pending)
+            let storage = ByteStorage.reused(&ciphertext, capacity: pending, allocating: Self.maxPlaintextRecord + 256)
             let taken = ringio_tls_take_output(session, storage.base, pending)
             do {
                 try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))

@@ -122,16 +122,16 @@ enum StreamServer {
     static func serve(
         _ listener: SocketListener, gracePeriod: Duration, _ handle: @escaping @Sendable (SocketStream) async -> Void
     ) async throws {
-        try await serve([(nil, listener)], gracePeriod: gracePeriod, handle)
+        try await serve([listener], gracePeriod: gracePeriod, handle)
     }
 
-    /// Serves several listeners (one per event loop); each one's handlers run on its loop.
+    /// Serves several listeners (one per event loop); each one's handlers run on its listener's loop.
     static func serve(
-        _ listeners: [(loop: EventLoop?, listener: SocketListener)], gracePeriod: Duration,
+        _ listeners: [SocketListener], gracePeriod: Duration,
         _ handle: @escaping @Sendable (SocketStream) async -> Void
     ) async throws {
-        let services = listeners.map { entry in
-            StreamServerService(listener: entry.listener, gracePeriod: gracePeriod) { await handle($0) }
+        let services = listeners.map { listener in
+            StreamServerService(listener: listener, gracePeriod: gracePeriod) { await handle($0) }
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

@@ -30,12 +30,12 @@ struct EchoServer: AsyncParsableCommand {
         do {
             let shared = threads > 1
             let first = try await runtime.run { try await listen.makeListener(tlsContext: context, reusePort: shared) }
-            var listeners: [(loop: EventLoop?, listener: SocketListener)] = [(runtime.loops[0], first)]
+            var listeners = [first]
             for loop in runtime.loops.dropFirst() {
                 let listener = try await withTaskExecutorPreference(loop) {
                     try await listen.makeListener(tlsContext: context, reusePort: true, port: first.port)
                 }
-                listeners.append((loop, listener))
+                listeners.append(listener)
             }
             Console.listening(first)
             let all = listeners

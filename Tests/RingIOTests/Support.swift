@@ -31,21 +31,27 @@ func withStreamPair(
 ) async throws {
     try await withTestRuntime(backend) {
         let listener = try await createTCPServer(port: 0, host: host)
-        let port = try #require(listener.port)
-        let client = try await connectTCP(host: host, port: port)
-        let server = try await listener.accept()
-        do {
-            try await body(server, client)
-        } catch {
-            await client.close()
-            await server.close()
-            await listener.close()
-            throw error
-        }
-        await client.close()
-        await server.close()
-        await listener.close()
+        let client = try await connectTCP(host: host, port: try #require(listener.port))
+        try await closingAfter(listener, server: try await listener.accept(), client: client, body)
     }
+}
+
+/// Runs `body` with the accepted and connecting ends, then closes both and the listener, whether
+/// `body` threw or not.
+func closingAfter(
+    _ listener: SocketListener, server: SocketStream, client: SocketStream,
+    _ body: @Sendable (_ server: SocketStream, _ client: SocketStream) async throws -> Void
+) async throws {
+    let result: Result<Void, any Error>
+    do {
+        result = .success(try await body(server, client))
+    } catch {
+        result = .failure(error)
+    }
+    await client.close()
+    await server.close()
+    await listener.close()
+    try result.get()
 }
 
 /// Waits (yielding, not sleeping) until `condition` holds.

@@ -97,17 +97,6 @@ func withTLSPair(
         async let accepted = listener.accept()
         let client = try await connectTCP(
             host: "localhost", port: port, tlsContext: clientContext, tlsStandardCompatible: clientStandardCompatible)
-        let server = try await accepted
-        do {
-            try await body(server, client)
-        } catch {
-            await client.close()
-            await server.close()
-            await listener.close()
-            throw error
-        }
-        await client.close()
-        await server.close()
-        await listener.close()
+        try await closingAfter(listener, server: try await accepted, client: client, body)
     }
 }

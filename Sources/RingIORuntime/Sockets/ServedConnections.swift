@@ -87,27 +87,19 @@ final class ServedConnections: @unchecked Sendable {
 
     /// Returns when no connection is open, or when the task is cancelled.
     func waitUntilEmpty() async {
-        let key = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.streams.isEmpty || Task.isCancelled { return true }
-                    state.emptyWaiters[key] = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { $0.emptyWaiters.removeValue(forKey: key) }
-            waiter?.resume()
-        }
+        await wait(until: { $0.streams.isEmpty }, in: \.emptyWaiters)
     }
 
     /// Returns once `serve` has returned (at once if it is not running), or when the task is cancelled.
     func waitUntilFinished() async {
+        await wait(until: { !$0.serving }, in: \.finishedWaiters)
+    }
+
+    /// Parks the task in `waiters` until `done` holds (whoever makes it hold resumes the
+    /// waiters) or the task is cancelled.
+    private func wait(
+        until done: (State) -> Bool, in waiters: any WritableKeyPath<State, [UInt64: CheckedContinuation<Void, Never>]> & Sendable
+    ) async {
         let key = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -115,14 +107,14 @@ final class ServedConnections: @unchecked Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    guard state.serving && !Task.isCancelled else { return true }
-                    state.finishedWaiters[key] = continuation
+                    if done(state) || Task.isCancelled { return true }
+                    state[keyPath: waiters][key] = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.finishedWaiters.removeValue(forKey: key) }
+            let waiter = state.withLock { $0[keyPath: waiters].removeValue(forKey: key) }
             waiter?.resume()
         }
     }

@@ -44,14 +44,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` `.endOfStream` when the peer has finished sending and nothing is
     ///   buffered; `.closedResource`, `.connectionReset`, `.busyResource`, `.timedOut`; `CancellationError`.
     public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
-        try await loop.confine {
-            if security.isPlain { return try await receiver.receiveSome(maxBytes: maxBytes, from: channel) }
-            return try await receiver.receiveSome(maxBytes: maxBytes, from: try await source())
-        }
+        try await loop.confine { try await receiver.receiveSome(maxBytes: maxBytes, from: try await source()) }
     }
 
     /// Where received bytes come from: the TLS session once started, else the socket.
-    private func source() async throws -> any ByteChunkSource {
+    @inline(__always)
+    private nonisolated(nonsending) func source() async throws -> any ByteChunkSource {
         try await security.ready(on: loop, channel: channel, receiver: receiver)
         if let layer = security.layer { return layer }
         return channel
@@ -59,18 +57,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
     public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
-        try await loop.confine {
-            if security.isPlain { return try await receiver.receiveExactly(count, from: channel) }
-            return try await receiver.receiveExactly(count, from: try await source())
-        }
+        try await loop.confine { try await receiver.receiveExactly(count, from: try await source()) }
     }
 
     /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
     public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
-        try await loop.confine {
-            if security.isPlain { return try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: channel) }
-            return try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await source())
-        }
+        try await loop.confine { try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await source()) }
     }
 
     /// Sends every byte of `bytes`. Bytes that are not a ``ByteBuffer`` are copied into the
@@ -80,7 +72,6 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
         try await loop.confine {
-            if security.isPlain { return try await channel.send(bytes) }
             try await security.ready(on: loop, channel: channel, receiver: receiver)
             if let layer = security.layer { return try await layer.send(bytes) }
             try await channel.send(bytes)
@@ -90,7 +81,6 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Sends `buffer` without copying it (on a TLS stream: encrypted, so copied by encryption).
     public func sendAll(_ buffer: ByteBuffer) async throws {
         try await loop.confine {
-            if security.isPlain { return try await channel.send(buffer) }
             try await security.ready(on: loop, channel: channel, receiver: receiver)
             if let layer = security.layer { return try await layer.send(buffer) }
             try await channel.send(buffer)
