@@ -127,16 +127,23 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// Runs `body` on this loop: directly when already on it, else with the loop as the task's
-    /// executor preference for the duration of `body`.
+    /// Runs `body` on this loop: directly when the task is on it and will come back to it after
+    /// every suspension, else with the loop as the task's executor preference for the duration
+    /// of `body`.
     ///
     /// - Throws: `.brokenResource` when the loop has shut down (its sockets cannot be used).
     ///
-    /// It runs on the caller's executor (`nonisolated(nonsending)`), so a caller already on this
-    /// loop, the common case, pays no executor switch and no executor-preference check.
+    /// It runs on the caller's executor (`nonisolated(nonsending)`), so a caller already confined
+    /// to this loop, the common case, pays no executor switch.
+    ///
+    /// Being on the loop's thread is not enough: a task without the loop as its preference can
+    /// run there for a while (a default actor it called was draining on the loop's thread, and
+    /// the runtime kept the thread for the nonisolated code after it), but its continuations
+    /// resume on the global executor. Loop-confined state touched from there would race with the
+    /// loop; a listener stuck in its EMFILE backoff was the symptom.
     @inline(__always)
     nonisolated(nonsending) func confine<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
-        if inLoop { return try await body() }
+        if inLoop && isPreferredByCurrentTask { return try await body() }
         // Unchecked, and sound: `body` runs inside `hop`, in this same task, while the caller is
         // suspended awaiting it, so nothing runs concurrently with it. `confine` is internal, and
         // no caller passes a closure that touches an actor's state.
@@ -153,6 +160,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             guard inLoop else { throw RingIOError(.brokenResource, "the event loop has shut down") }
             return try await body()
         }
+    }
+
+    /// Whether the current task has this loop as its executor preference, so its continuations
+    /// resume here.
+    @inline(__always)
+    private var isPreferredByCurrentTask: Bool {
+        withUnsafeCurrentTask { $0?.unownedTaskExecutor == asUnownedTaskExecutor() }
     }
 
     /// Overflows and exhaustion the backend has met so far (tests check that an injected fault
@@ -213,6 +227,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         } onCancel: {
             self.requestInterrupt(id, .cancelled)
         }
+        // Every caller is confined (see `confine`); a task resumed elsewhere would race the loop.
+        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
         table.release(id)
         return completion
     }
