@@ -7,17 +7,17 @@
 ///
 /// Not `Sendable`: it lives inside a stream and is used only on that stream's event loop.
 package final class BufferedReceiver {
-    private var chunks: [ByteBuffer] = []
-    private var head = 0
+    @exclusivity(unchecked) private var chunks: [ByteBuffer] = []
+    @exclusivity(unchecked) private var head = 0
     /// How many bytes are buffered and not yet returned.
-    package private(set) var bufferedCount = 0
+    @exclusivity(unchecked) package private(set) var bufferedCount = 0
     /// How many received chunks hold the buffered bytes (tests check the compaction with it).
     package var bufferedChunkCount: Int { chunks.count - head }
     /// Whether a task is inside a receive call right now.
-    package private(set) var receiving = false
-    private var closed = false
+    @exclusivity(unchecked) package private(set) var receiving = false
+    @exclusivity(unchecked) private var closed = false
     /// Names the stream in error messages, e.g. `TCP stream [::1]:8080`.
-    package var context: String
+    @exclusivity(unchecked) package var context: String
 
     package init(context: String) {
         self.context = context

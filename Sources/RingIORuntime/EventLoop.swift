@@ -21,21 +21,21 @@ import RingIOCore
 public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // MARK: Loop thread only
     let table = OperationTable()
-    private var jobs: [UnownedJob] = []
-    private var running: [UnownedJob] = []
+    @exclusivity(unchecked) private var jobs: [UnownedJob] = []
+    @exclusivity(unchecked) private var running: [UnownedJob] = []
     /// Swapped with the inbox's job array each turn, so neither side allocates (its own storage,
     /// never shared with another array, so the inbox's appends do not copy on write).
-    private var remoteJobs: [UnownedJob] = []
-    private var spareInterrupts: [(OperationID, Interruption)] = []
-    private var backendStorage: (any IOBackend)?
-    private(set) var isStopping = false
+    @exclusivity(unchecked) private var remoteJobs: [UnownedJob] = []
+    @exclusivity(unchecked) private var spareInterrupts: [(OperationID, Interruption)] = []
+    @exclusivity(unchecked) private var backendStorage: (any IOBackend)?
+    @exclusivity(unchecked) private(set) var isStopping = false
 
     // MARK: Written once during start-up
     /// The eventfd other threads write to wake the loop.
     let wakeFD: Int32
     /// The kind of backend the loop runs.
     public let backendKind: BackendKind
-    private var backendFeatures: [String] = []
+    @exclusivity(unchecked) private var backendFeatures: [String] = []
 
     // MARK: Shared with other threads
     private struct Inbox {
@@ -178,7 +178,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // MARK: - Descriptors the loop owns
 
     /// Descriptors of open channels; closed at shutdown if their owners never closed them.
-    private var openDescriptors: Set<Int32> = []
+    @exclusivity(unchecked) private var openDescriptors: Set<Int32> = []
 
     /// Records that a channel on this loop owns `fd` (loop thread only).
     func adopt(_ fd: Int32) { openDescriptors.insert(fd) }

@@ -64,11 +64,11 @@ final class OperationTable {
         var interruption: Interruption?
     }
 
-    private(set) var slots: [Slot] = []
-    private var free: [UInt32] = []
-    private var retiring: [UInt32] = []
+    @exclusivity(unchecked) private(set) var slots: [Slot] = []
+    @exclusivity(unchecked) private var free: [UInt32] = []
+    @exclusivity(unchecked) private var retiring: [UInt32] = []
     /// Slots not free (waiting, completed-but-not-collected, multishot).
-    private(set) var activeCount = 0
+    @exclusivity(unchecked) private(set) var activeCount = 0
 
     init(capacity: Int = 1024) {
         slots.reserveCapacity(capacity)

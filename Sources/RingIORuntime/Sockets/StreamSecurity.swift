@@ -23,14 +23,14 @@ package struct TLSSetup: Sendable {
 /// handshake's failure, which every later call sees. Loop-confined.
 final class StreamSecurity {
     /// What `startTLS()` uses when it is given no context.
-    var setup: TLSSetup?
-    private(set) var layer: (any SecureLayer)?
-    private(set) var info: TLSInfo?
-    private var running = false
+    @exclusivity(unchecked) var setup: TLSSetup?
+    @exclusivity(unchecked) private(set) var layer: (any SecureLayer)?
+    @exclusivity(unchecked) private(set) var info: TLSInfo?
+    @exclusivity(unchecked) private var running = false
     /// Receives and sends waiting for the handshake: parked loop operations, so their deadlines,
     /// cancellation and the stream's close apply to the wait.
-    private var waiters: [OperationID] = []
-    private var failure: (any Error)?
+    @exclusivity(unchecked) private var waiters: [OperationID] = []
+    @exclusivity(unchecked) private var failure: (any Error)?
 
     /// Whether TLS is active or on its way (started, or waiting to start).
     var isStartedOrPending: Bool { layer != nil || running }

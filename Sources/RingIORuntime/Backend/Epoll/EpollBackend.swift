@@ -27,11 +27,11 @@ final class EpollBackend: IOBackend {
     private let events: UnsafeMutablePointer<ringio_readiness>
     private static let eventBatch: Int32 = 256
     private static let wakeToken: UInt64 = .max
-    private var handlers: [(any ReadinessHandler)?] = []
-    private var freeTokens: [Int] = []
-    private var timers = TimerHeap()
-    private var due: [OperationID] = []
-    private var closed = false
+    @exclusivity(unchecked) private var handlers: [(any ReadinessHandler)?] = []
+    @exclusivity(unchecked) private var freeTokens: [Int] = []
+    @exclusivity(unchecked) private var timers = TimerHeap()
+    @exclusivity(unchecked) private var due: [OperationID] = []
+    @exclusivity(unchecked) private var closed = false
 
     /// Creates the epoll instance and registers the loop's wake-up eventfd.
     init(loop: EventLoop) throws(RingIOError) {
@@ -216,8 +216,8 @@ final class EpollBackend: IOBackend {
 /// Waits for a non-blocking connect to finish (the socket turns writable or reports an error).
 private final class ConnectWaiter: ReadinessHandler {
     unowned let loop: EventLoop
-    var id: OperationID?
-    var writable = false
+    @exclusivity(unchecked) var id: OperationID?
+    @exclusivity(unchecked) var writable = false
 
     init(loop: EventLoop) { self.loop = loop }
 

@@ -11,8 +11,8 @@ import RingIOCore
 final class EpollReceivePool {
     static let blockSize = 65536
     private let maxBlocks: Int
-    private var blocks: StorageLending
-    private var free: [Int] = []
+    @exclusivity(unchecked) private var blocks: StorageLending
+    @exclusivity(unchecked) private var free: [Int] = []
 
     init(maxBlocks: Int = 1024) {
         self.maxBlocks = maxBlocks

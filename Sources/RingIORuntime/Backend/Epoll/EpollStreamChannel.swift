@@ -10,20 +10,20 @@ import RingIOCore
 /// descriptors uses sendmsg until its first byte is out. Loop-confined.
 final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     private let backend: EpollBackend
-    private(set) var descriptor: Int32
+    @exclusivity(unchecked) private(set) var descriptor: Int32
     private let context: String
-    private var token = -1
-    private var readable = true
-    private var writable = true
+    @exclusivity(unchecked) private var token = -1
+    @exclusivity(unchecked) private var readable = true
+    @exclusivity(unchecked) private var writable = true
     /// 0 after end of stream, an errno after a receive error.
-    private var terminal: Int32?
-    private var receiver: OperationID?
-    private var sender: OperationID?
-    private(set) var isSending = false
-    private var closed = false
+    @exclusivity(unchecked) private var terminal: Int32?
+    @exclusivity(unchecked) private var receiver: OperationID?
+    @exclusivity(unchecked) private var sender: OperationID?
+    @exclusivity(unchecked) private(set) var isSending = false
+    @exclusivity(unchecked) private var closed = false
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
-    private var receivedDescriptors = DescriptorQueue()
+    @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: EpollBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
         self.backend = backend

@@ -24,7 +24,7 @@ final class URingBackend: IOBackend {
 
     let kind = BackendKind.ioUring
     let wantsNonBlockingSockets = false
-    private(set) var features: [String] = []
+    @exclusivity(unchecked) private(set) var features: [String] = []
     unowned let loop: EventLoop
     /// The ring. Allocated so its address is stable for liburing.
     private let ring: UnsafeMutablePointer<io_uring>
@@ -33,11 +33,11 @@ final class URingBackend: IOBackend {
     /// Deadlines of waiting operations, earliest first. One IORING_OP_TIMEOUT is kept armed for
     /// the earliest (a few more while an earlier one replaces a later one), so an operation with
     /// a deadline costs a heap insertion, not two SQEs and a kernel timer of its own.
-    private var timers = TimerHeap()
-    private var due: [OperationID] = []
+    @exclusivity(unchecked) private var timers = TimerHeap()
+    @exclusivity(unchecked) private var due: [OperationID] = []
     /// Kernel timeouts in flight: their number (in `user_data`) and the instant they fire at.
-    private var kernelTimeouts: [(number: UInt64, deadline: ContinuousClock.Instant)] = []
-    private var nextTimeoutNumber: UInt64 = 0
+    @exclusivity(unchecked) private var kernelTimeouts: [(number: UInt64, deadline: ContinuousClock.Instant)] = []
+    @exclusivity(unchecked) private var nextTimeoutNumber: UInt64 = 0
     /// Timespecs the kernel reads when it takes a timeout SQE; fixed memory, used round-robin.
     private let timespecs: UnsafeMutablePointer<__kernel_timespec>
     private static let timespecCount = 64
@@ -47,10 +47,10 @@ final class URingBackend: IOBackend {
     let sendStaging = URingSendStaging()
     let multishotAccept: Bool
     /// Whether multishot recv is used; turned off if the kernel rejects it.
-    var multishotReceive: Bool
-    private var closed = false
+    @exclusivity(unchecked) var multishotReceive: Bool
+    @exclusivity(unchecked) private var closed = false
     /// What the tests observe: overflows and exhaustion seen so far.
-    private(set) var counters = BackendCounters()
+    @exclusivity(unchecked) private(set) var counters = BackendCounters()
 
     /// Sets up a ring sized by `configuration` (validated by the caller) and probes the kernel.
     ///

@@ -25,8 +25,8 @@ final class URingBufferRing {
     private let ringBytes: Int
     private let slab: Slab
     /// One storage object per buffer, index = buffer id.
-    private var storages: StorageLending
-    private var registered = false
+    @exclusivity(unchecked) private var storages: StorageLending
+    @exclusivity(unchecked) private var registered = false
 
     /// The receive buffers' memory, freed when the ring and every storage using it are gone.
     private final class Slab {
@@ -117,8 +117,8 @@ final class URingSendStaging {
 
     static let smallSize = 4096
     static let largeSize = 65536
-    private var small: [UnsafeMutableRawPointer] = []
-    private var large: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var small: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var large: [UnsafeMutableRawPointer] = []
     private let keep = 64
 
     /// A block for sending `count` bytes (the large size when `count` exceeds the small one;

@@ -22,25 +22,25 @@ import RingIOCore
 /// Loop-confined.
 final class URingStreamChannel: StreamChannel, CompletionHandler {
     private let backend: URingBackend
-    private(set) var descriptor: Int32
+    @exclusivity(unchecked) private(set) var descriptor: Int32
     private let context: String
-    private var arrived: [ByteBuffer] = []
-    private var arrivedHead = 0
+    @exclusivity(unchecked) private var arrived: [ByteBuffer] = []
+    @exclusivity(unchecked) private var arrivedHead = 0
     /// 0 after end of stream, an errno after a receive error.
-    private var terminal: Int32?
-    private var multishot: OperationID?
+    @exclusivity(unchecked) private var terminal: Int32?
+    @exclusivity(unchecked) private var multishot: OperationID?
     /// Receives left to do one-shot after the provided buffers ran out.
-    private var oneShotReceives = 0
+    @exclusivity(unchecked) private var oneShotReceives = 0
     private static let oneShotReceivesAfterExhaustion = 32
-    private var receiver: OperationID?
-    private var oneShotReceive: OperationID?
-    private var sendOperation: OperationID?
-    private(set) var isSending = false
-    private var closed = false
+    @exclusivity(unchecked) private var receiver: OperationID?
+    @exclusivity(unchecked) private var oneShotReceive: OperationID?
+    @exclusivity(unchecked) private var sendOperation: OperationID?
+    @exclusivity(unchecked) private(set) var isSending = false
+    @exclusivity(unchecked) private var closed = false
     /// recvmsg/sendmsg headers, present when the channel passes descriptors.
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
-    private var receivedDescriptors = DescriptorQueue()
+    @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: URingBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
         self.backend = backend
