@@ -23,12 +23,12 @@ let package = Package(
             ]
         ),
         .executableTarget(
-            name: "EchoAllocations",
+            name: "EchoBenchmarks",
             dependencies: [
                 .product(name: "RingIO", package: "RingIO"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
-            path: "Benchmarks/EchoAllocations",
+            path: "Benchmarks/EchoBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ],

@@ -75,6 +75,8 @@ protocol StreamChannel: CiphertextTransport {
     nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
     /// Sends every byte of `buffer` (without copying where the backend can).
     nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
+    /// Sends every byte of `buffers`, in order, gathered into as few system calls as possible.
+    nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws
     /// Sends every byte of `bytes`, with `descriptors` attached to the first ones (SCM_RIGHTS).
     ///
     /// - Throws: `.invalidArgument` on a channel made without descriptor passing or for empty `bytes`.

@@ -87,6 +87,34 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Sends every byte of `buffers`, in order, as if they were one buffer: a vectored send, so a
+    /// header and a body (or many small pieces) go out in one system call without being copied
+    /// together first. On a TLS stream each buffer is encrypted in turn.
+    ///
+    /// ```swift
+    /// try await stream.sendAll([header, body])
+    /// ```
+    ///
+    /// - Throws: ``RingIOError`` (`.connectionReset`, `.closedResource`, `.busyResource`,
+    ///   `.timedOut`, ...) with `bytesTransferred` counting the bytes of all `buffers` sent before
+    ///   the failure; `CancellationError`.
+    public func sendAll(_ buffers: [ByteBuffer]) async throws {
+        try await loop.confine {
+            try await security.ready(on: loop, channel: channel, receiver: receiver)
+            guard let layer = security.layer else { return try await channel.send(buffers) }
+            var sent = 0
+            for buffer in buffers {
+                do {
+                    try await layer.send(buffer)
+                } catch var error as RingIOError {
+                    error.bytesTransferred = sent + (error.bytesTransferred ?? 0)
+                    throw error
+                }
+                sent += buffer.count
+            }
+        }
+    }
+
     /// Sends the UTF-8 encoding of `string`.
     public func sendAll(_ string: String) async throws {
         try await sendAll(string.utf8)

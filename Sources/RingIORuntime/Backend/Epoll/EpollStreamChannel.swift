@@ -23,6 +23,8 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     @exclusivity(unchecked) private var closed = false
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
+    /// The iovecs of vectored sends, made on the first one.
+    @exclusivity(unchecked) private var gather: GatherVector?
     @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: EpollBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
@@ -121,6 +123,59 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         }
     }
 
+    nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws {
+        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
+        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
+        isSending = true
+        defer { isSending = false }
+        let vector = gather ?? GatherVector()
+        gather = vector
+        var position = GatherVector.Position()
+        var sent = 0
+        while vector.prepare(buffers, from: position) > 0 {
+            guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
+            if writable {
+                let result = Glibc.sendmsg(descriptor, vector.header, Int32(MSG_NOSIGNAL))
+                if try sendProgressed(result, sent: sent) {
+                    if result > 0 {
+                        sent += result
+                        position.advance(by: result, in: buffers)
+                    }
+                    continue
+                }
+            }
+            try await waitUntilWritable(sent: sent)
+        }
+    }
+
+    /// Reads one non-blocking send call's result (with its errno): `true` when it sent bytes or
+    /// was interrupted (call again), `false` when the socket buffer is full (wait for room).
+    ///
+    /// - Throws: the send's error, with the bytes sent so far.
+    private func sendProgressed(_ result: Int, sent: Int) throws(RingIOError) -> Bool {
+        if result > 0 { return true }
+        let code = errno
+        if result < 0 && code == EINTR { return true }
+        if result == 0 || (code != EAGAIN && code != EWOULDBLOCK) {
+            throw RingIOError.system(errno: result == 0 ? EPIPE : code, "send on \(context)", bytesTransferred: sent)
+        }
+        writable = false
+        return false
+    }
+
+    /// Waits until the socket has room again.
+    ///
+    /// - Throws: `.closedResource` once the stream is closed; the interruption (deadline,
+    ///   cancellation, shutdown) with the bytes sent so far.
+    private nonisolated(nonsending) func waitUntilWritable(sent: Int) async throws {
+        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
+        let completion = await backend.park { sender = $0 }
+        sender = nil
+        if let interruption = completion.interruption {
+            throw interruption.error("send on \(context)", bytesTransferred: sent)
+        }
+    }
+
     /// Sends contiguous `bytes` (with `descriptors` on the first bytes out), re-entering their
     /// storage after every wait: nothing is pinned across a suspension, so nothing is copied.
     private nonisolated(nonsending) func send(contiguous bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
@@ -153,24 +208,15 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
                         return message.send(on: fd, flags: Int32(RINGIO_MSG_NOSIGNAL))
                     } ?? 0
                 if let failure { throw failure }
-                if result > 0 {
-                    sent += result
-                    pendingDescriptors = []
+                if try sendProgressed(result, sent: sent) {
+                    if result > 0 {
+                        sent += result
+                        pendingDescriptors = []
+                    }
                     continue
                 }
-                let code = errno
-                if result < 0 && code == EINTR { continue }
-                if result == 0 || (code != EAGAIN && code != EWOULDBLOCK) {
-                    throw RingIOError.system(errno: result == 0 ? EPIPE : code, "send on \(context)", bytesTransferred: sent)
-                }
-                writable = false
             }
-            guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
-            let completion = await backend.park { sender = $0 }
-            sender = nil
-            if let interruption = completion.interruption {
-                throw interruption.error("send on \(context)", bytesTransferred: sent)
-            }
+            try await waitUntilWritable(sent: sent)
         }
     }
 

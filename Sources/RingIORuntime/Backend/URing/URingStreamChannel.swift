@@ -40,6 +40,8 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     /// recvmsg/sendmsg headers, present when the channel passes descriptors.
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
+    /// The iovecs of vectored sends, made on the first one.
+    @exclusivity(unchecked) private var gather: GatherVector?
     @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: URingBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
@@ -180,6 +182,37 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         let block = backend.sendStaging.acquire(for: bytes.count)
         defer { backend.sendStaging.release(block) }
         try await sendStaged(bytes, from: bytes.startIndex, through: block, alreadySent: 0)
+    }
+
+    nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws {
+        try beginSend()
+        defer { isSending = false }
+        let vector = gather ?? GatherVector()
+        gather = vector
+        var position = GatherVector.Position()
+        var sent = 0
+        while true {
+            let count = vector.prepare(buffers, from: position)
+            if count == 0 { return }
+            // A close may have run while this task waited for its last completion.
+            guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed", bytesTransferred: sent) }
+            let fd = descriptor
+            let header = vector.header
+            let completion = await backend.perform(
+                { sqe in io_uring_prep_sendmsg(sqe, fd, header, UInt32(MSG_NOSIGNAL)) }, register: { sendOperation = $0 })
+            sendOperation = nil
+            if completion.result > 0 {
+                sent += Int(completion.result)
+                position.advance(by: Int(completion.result), in: buffers)
+            }
+            if let interruption = completion.interruption { throw interruption.error("send on \(context)", bytesTransferred: sent) }
+            if completion.result < 0 {
+                throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: sent)
+            }
+            if completion.result == 0 {
+                throw RingIOError(.connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: sent)
+            }
+        }
     }
 
     /// Copies `bytes[start...]` into `block` one block at a time and sends each copy fully.
