@@ -6,7 +6,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct ringio_tls_context {
@@ -22,6 +24,121 @@ struct ringio_tls_session {
     BIO *output;  // ciphertext for the peer
     int server;
 };
+
+// MARK: - Byte queue BIO
+
+/// A BIO over a plain byte queue: ciphertext from the peer on the way in, ciphertext for the
+/// peer on the way out. OpenSSL's memory BIO zeroes every byte it grows into before copying over
+/// it and moves unread bytes to the front on every write after a read; this one does neither: a
+/// write appends (moving unread bytes only when the tail runs out of room), a read consumes from
+/// the front, and the queue starts over at the front whenever it empties. Reading from an empty
+/// queue asks to retry (SSL_ERROR_WANT_READ), never reports end of file.
+struct byte_queue {
+    unsigned char *data;
+    size_t capacity;
+    size_t start;  // first unread byte
+    size_t end;    // one past the last byte written
+};
+
+static int byte_queue_write(BIO *bio, const char *bytes, int length) {
+    BIO_clear_retry_flags(bio);
+    if (length <= 0) return 0;
+    struct byte_queue *queue = BIO_get_data(bio);
+    size_t needed = (size_t)length;
+    if (queue->capacity - queue->end < needed) {
+        size_t unread = queue->end - queue->start;
+        if (queue->start > 0) {
+            memmove(queue->data, queue->data + queue->start, unread);
+            queue->start = 0;
+            queue->end = unread;
+        }
+        if (queue->capacity - queue->end < needed) {
+            size_t capacity = queue->capacity > 0 ? queue->capacity : 4096;
+            while (capacity - queue->end < needed) capacity *= 2;
+            unsigned char *grown = realloc(queue->data, capacity);
+            if (grown == NULL) return -1;
+            queue->data = grown;
+            queue->capacity = capacity;
+        }
+    }
+    memcpy(queue->data + queue->end, bytes, needed);
+    queue->end += needed;
+    return length;
+}
+
+static int byte_queue_read(BIO *bio, char *buffer, int capacity) {
+    BIO_clear_retry_flags(bio);
+    struct byte_queue *queue = BIO_get_data(bio);
+    size_t unread = queue->end - queue->start;
+    if (unread == 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    size_t count = capacity > 0 && (size_t)capacity < unread ? (size_t)capacity : unread;
+    if (capacity <= 0) return 0;
+    memcpy(buffer, queue->data + queue->start, count);
+    queue->start += count;
+    if (queue->start == queue->end) queue->start = queue->end = 0;
+    return (int)count;
+}
+
+static long byte_queue_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number;
+    (void)pointer;
+    struct byte_queue *queue = BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_PENDING:
+        return (long)(queue->end - queue->start);
+    case BIO_CTRL_WPENDING:
+        return 0;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_RESET:
+        queue->start = queue->end = 0;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int byte_queue_create(BIO *bio) {
+    struct byte_queue *queue = calloc(1, sizeof(*queue));
+    if (queue == NULL) return 0;
+    BIO_set_data(bio, queue);
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static int byte_queue_destroy(BIO *bio) {
+    struct byte_queue *queue = BIO_get_data(bio);
+    if (queue != NULL) {
+        free(queue->data);
+        free(queue);
+        BIO_set_data(bio, NULL);
+    }
+    return 1;
+}
+
+static BIO_METHOD *byte_queue_method;
+static pthread_once_t byte_queue_once = PTHREAD_ONCE_INIT;
+
+static void byte_queue_make_method(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "RingIO byte queue");
+    if (method == NULL) return;
+    if (!BIO_meth_set_write(method, byte_queue_write) || !BIO_meth_set_read(method, byte_queue_read) ||
+        !BIO_meth_set_ctrl(method, byte_queue_ctrl) || !BIO_meth_set_create(method, byte_queue_create) ||
+        !BIO_meth_set_destroy(method, byte_queue_destroy)) {
+        BIO_meth_free(method);
+        return;
+    }
+    byte_queue_method = method;
+}
+
+/// A new byte queue BIO, or NULL when OpenSSL could not make one.
+static BIO *byte_queue_new(void) {
+    pthread_once(&byte_queue_once, byte_queue_make_method);
+    return byte_queue_method != NULL ? BIO_new(byte_queue_method) : NULL;
+}
 
 /// Writes OpenSSL's queued error reasons (or `fallback`) to `error`, and clears the queue.
 static void describe_error(const char *fallback, char *error, size_t capacity) {
@@ -218,8 +335,8 @@ struct ringio_tls_session *ringio_tls_session_create(struct ringio_tls_context *
         return NULL;
     }
     session->ssl = SSL_new(context->ctx);
-    session->input = BIO_new(BIO_s_mem());
-    session->output = BIO_new(BIO_s_mem());
+    session->input = byte_queue_new();
+    session->output = byte_queue_new();
     if (session->ssl == NULL || session->input == NULL || session->output == NULL) {
         describe_error("cannot create a TLS session", error, error_capacity);
         SSL_free(session->ssl);
@@ -228,8 +345,6 @@ struct ringio_tls_session *ringio_tls_session_create(struct ringio_tls_context *
         free(session);
         return NULL;
     }
-    // An empty input BIO means "no more data yet" (retry), not end of file.
-    BIO_set_mem_eof_return(session->input, -1);
     SSL_set_bio(session->ssl, session->input, session->output);
     session->server = server;
     if (server) {
