@@ -58,13 +58,16 @@ final class OperationTable {
         var state: State = .free
         var continuation: UnsafeContinuation<Completion, Never>?
         var early: Completion?
-        var handler: (any CompletionHandler)?
         var inKernel = false
         var timerArmed = false
         var interruption: Interruption?
     }
 
+    /// Every field of a slot is a plain value (the continuation is a task pointer), so reading
+    /// one copies no references; the one reference, a multishot's handler, lives in `handlers`.
     @exclusivity(unchecked) private(set) var slots: [Slot] = []
+    /// The handler of each multishot slot (`nil` for the others), by slot index.
+    @exclusivity(unchecked) private var handlers: [(any CompletionHandler)?] = []
     @exclusivity(unchecked) private var free: [UInt32] = []
     @exclusivity(unchecked) private var retiring: [UInt32] = []
     /// Slots not free (waiting, completed-but-not-collected, multishot).
@@ -72,6 +75,7 @@ final class OperationTable {
 
     init(capacity: Int = 1024) {
         slots.reserveCapacity(capacity)
+        handlers.reserveCapacity(capacity)
         free.reserveCapacity(capacity)
         retiring.reserveCapacity(capacity)
     }
@@ -84,6 +88,7 @@ final class OperationTable {
         } else {
             index = UInt32(slots.count)
             slots.append(Slot())
+            handlers.append(nil)
         }
         slots[Int(index)].state = .waiting
         activeCount += 1
@@ -94,7 +99,7 @@ final class OperationTable {
     func allocateMultishot(_ handler: any CompletionHandler) -> OperationID {
         let id = allocate()
         slots[Int(id.slot)].state = .multishot
-        slots[Int(id.slot)].handler = handler
+        handlers[Int(id.slot)] = handler
         slots[Int(id.slot)].inKernel = true
         return id
     }
@@ -106,10 +111,15 @@ final class OperationTable {
             && slots[Int(id.slot)].state != .free
     }
 
+    /// The slot of `id`. Read in place (`_read`): a `get` would copy the whole slot, retaining
+    /// and releasing its continuation and handler, to look at one field.
     subscript(id: OperationID) -> Slot {
-        get { slots[Int(id.slot)] }
+        _read { yield slots[Int(id.slot)] }
         _modify { yield &slots[Int(id.slot)] }
     }
+
+    /// The handler of multishot operation `id`.
+    func handler(_ id: OperationID) -> (any CompletionHandler)? { handlers[Int(id.slot)] }
 
     /// Gives a slot back; its generation changes so late completions for it are ignored.
     func release(_ id: OperationID) {
@@ -119,7 +129,7 @@ final class OperationTable {
         slots[index].state = .free
         slots[index].continuation = nil
         slots[index].early = nil
-        slots[index].handler = nil
+        handlers[index] = nil
         slots[index].inKernel = false
         slots[index].timerArmed = false
         slots[index].interruption = nil

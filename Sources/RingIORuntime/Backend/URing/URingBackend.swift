@@ -305,7 +305,7 @@ final class URingBackend: IOBackend {
         let id = OperationID(userData: userData)
         guard loop.table.isCurrent(id) else { return }
         if loop.table[id].state == .multishot {
-            let handler = loop.table[id].handler
+            let handler = loop.table.handler(id)
             let more = flags & UInt32(IORING_CQE_F_MORE) != 0
             if !more { loop.table.release(id) }
             handler?.handleCompletion(result: result, flags: flags, more: more)
