@@ -34,16 +34,40 @@ package final class BufferedReceiver {
     }
 
     /// Returns up to `maxBytes` bytes: buffered bytes if there are any, else one receive.
+    ///
+    /// Inlined (with the two steps it is made of public to the package), so a waiting receive
+    /// costs no async frame of its own: an idle connection's task keeps every frame of its
+    /// waiting receive, and a large generic frame here took a task-allocator slab per connection.
+    @inline(__always)
     package nonisolated(nonsending) func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
+        if let buffered = try startReceiveSome(maxBytes: maxBytes) { return buffered }
+        let chunk: ByteBuffer?
+        do {
+            chunk = try await source.receiveChunk(maxBytes: maxBytes)
+        } catch {
+            receiving = false
+            throw error
+        }
+        return try finishReceiveSome(chunk)
+    }
+
+    /// The first step of ``receiveSome(maxBytes:from:)``: checks `maxBytes` and that no other
+    /// task receives, and returns buffered bytes if there are any. `nil` means: receive one
+    /// chunk, then call ``finishReceiveSome(_:)``; the receiver counts as busy until then.
+    package func startReceiveSome(maxBytes: Int) throws -> ByteBuffer? {
         guard maxBytes > 0 else {
             throw RingIOError(.invalidArgument, "receiveSome(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
         }
         try enter("receiveSome")
-        defer { receiving = false }
-        if bufferedCount > 0 {
-            return takeFromFirstChunk(maxBytes: maxBytes)
-        }
-        guard let chunk = try await source.receiveChunk(maxBytes: maxBytes) else {
+        guard bufferedCount > 0 else { return nil }
+        receiving = false
+        return takeFromFirstChunk(maxBytes: maxBytes)
+    }
+
+    /// The last step of ``receiveSome(maxBytes:from:)``, with what the source returned.
+    package func finishReceiveSome(_ chunk: ByteBuffer?) throws -> ByteBuffer {
+        receiving = false
+        guard let chunk else {
             throw RingIOError(.endOfStream, "receiveSome on \(context): the peer closed its end of the stream")
         }
         return chunk
