@@ -32,6 +32,13 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     /// Receives left to do one-shot after the provided buffers ran out.
     @exclusivity(unchecked) private var oneShotReceives = 0
     private static let oneShotReceivesAfterExhaustion = 32
+    /// How much the next one-shot receive asks for (without descriptor passing): 4 KiB, doubled
+    /// after every receive that filled its buffer, up to 64 KiB, and back to 4 KiB after one
+    /// that did not. A stream that is merely waiting holds 4 KiB; a stream under a flood of large
+    /// messages soon takes each in one receive instead of sixteen.
+    @exclusivity(unchecked) private var oneShotCapacity = URingStreamChannel.smallestOneShot
+    private static let smallestOneShot = 4096
+    private static let largestOneShot = 65536
     @exclusivity(unchecked) private var receiver: OperationID?
     @exclusivity(unchecked) private var oneShotReceive: OperationID?
     @exclusivity(unchecked) private var sendOperation: OperationID?
@@ -108,10 +115,11 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     }
 
     /// One recv into fresh heap memory; sets `terminal` at end of stream or error. Without
-    /// descriptor passing this runs only when provided buffers are short, so it asks for at most
-    /// 4 KiB: with thousands of streams in that state, 64 KiB each would add up to a large peak.
+    /// descriptor passing this runs only when provided buffers are short, so it asks for
+    /// `oneShotCapacity`: with thousands of streams in that state, 64 KiB each would add up to a
+    /// large peak, but 4 KiB each would cut large messages into many receives.
     private nonisolated(nonsending) func receiveOnce(maxBytes: Int) async throws -> ByteBuffer? {
-        let capacity = min(maxBytes, receiveMessage == nil ? 4096 : 65536)
+        let capacity = min(maxBytes, receiveMessage == nil ? oneShotCapacity : 65536)
         let storage = ByteStorage(capacity: capacity)
         let fd = descriptor
         let message = receiveMessage
@@ -131,6 +139,10 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             if closed { receivedDescriptors.closeAll() }
         }
         if completion.result > 0 {
+            if receiveMessage == nil {
+                oneShotCapacity =
+                    Int(completion.result) == capacity ? min(oneShotCapacity * 2, Self.largestOneShot) : Self.smallestOneShot
+            }
             let chunk = ByteBuffer(storage: storage, lower: 0, upper: Int(completion.result))
             if let interruption = completion.interruption {
                 // Keep what arrived: the next receive returns it.
