@@ -1,7 +1,7 @@
 import CRingIOTLS
 import RingIOCore
 
-/// One TLS session over a ciphertext transport, running OpenSSL over memory BIOs: ciphertext
+/// One TLS session over a ciphertext transport, running OpenSSL over in-memory BIOs: ciphertext
 /// read from the transport is fed to the engine, and what the engine writes is sent on the
 /// transport. The transport is RingIO's own socket stream (io_uring or epoll), never
 /// `SSL_set_fd`.
@@ -154,7 +154,7 @@ final class TLSSession: SecureLayer {
 
     private func feed(_ chunk: ByteBuffer) {
         let result = chunk.withUnsafeBytes { ringio_tls_feed(session, $0.baseAddress, $0.count) }
-        precondition(result == 0, "BIO_write to a memory BIO failed (out of memory)")
+        precondition(result == 0, "BIO_write to the input byte queue failed (out of memory)")
     }
 
     // MARK: Sending

@@ -1,5 +1,5 @@
 // A thin C adapter over OpenSSL 3 for RingIO's TLS layer: an SSL_CTX wrapper and an SSL session
-// over two memory BIOs. It includes no OpenSSL or system header, so Swift sees only opaque
+// over two in-memory BIOs. It includes no OpenSSL or system header, so Swift sees only opaque
 // pointers and plain integers; the TLS state machine itself (handshake loop, ragged EOFs,
 // close_notify) is written in Swift (Sources/RingIOTLS).
 #ifndef RINGIO_CRINGIOTLS_H
