@@ -74,8 +74,8 @@ static int byte_queue_read(BIO *bio, char *buffer, int capacity) {
         BIO_set_retry_read(bio);
         return -1;
     }
-    size_t count = capacity > 0 && (size_t)capacity < unread ? (size_t)capacity : unread;
     if (capacity <= 0) return 0;
+    size_t count = (size_t)capacity < unread ? (size_t)capacity : unread;
     memcpy(buffer, queue->data + queue->start, count);
     queue->start += count;
     if (queue->start == queue->end) queue->start = queue->end = 0;

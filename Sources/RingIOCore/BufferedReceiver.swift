@@ -35,11 +35,10 @@ package final class BufferedReceiver {
 
     /// Returns up to `maxBytes` bytes: buffered bytes if there are any, else one receive.
     ///
-    /// Two synchronous steps around its one await, inlined into the caller: a receive that waits
-    /// keeps no async frame of this layer. An idle connection's task holds every frame of its
-    /// waiting receive, and the generic frame this function used to have (624 bytes) cost each
-    /// idle connection a task-allocator slab.
-    @inline(__always)
+    /// Two synchronous steps around its one await, so its async frame holds little: an idle
+    /// connection's task keeps every frame of its waiting receive, and the 624-byte frame this
+    /// function had when the steps were written inline cost each idle connection a
+    /// task-allocator slab.
     package nonisolated(nonsending) func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
         if let buffered = try startReceiveSome(maxBytes: maxBytes) { return buffered }
         let chunk: ByteBuffer?
@@ -55,7 +54,7 @@ package final class BufferedReceiver {
     /// The first step of ``receiveSome(maxBytes:from:)``: checks `maxBytes` and that no other
     /// task receives, and returns buffered bytes if there are any. `nil` means: receive one
     /// chunk, then call ``finishReceiveSome(_:)``; the receiver counts as busy until then.
-    package func startReceiveSome(maxBytes: Int) throws -> ByteBuffer? {
+    private func startReceiveSome(maxBytes: Int) throws -> ByteBuffer? {
         guard maxBytes > 0 else {
             throw RingIOError(.invalidArgument, "receiveSome(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
         }
@@ -66,7 +65,7 @@ package final class BufferedReceiver {
     }
 
     /// The last step of ``receiveSome(maxBytes:from:)``, with what the source returned.
-    package func finishReceiveSome(_ chunk: ByteBuffer?) throws -> ByteBuffer {
+    private func finishReceiveSome(_ chunk: ByteBuffer?) throws -> ByteBuffer {
         receiving = false
         guard let chunk else {
             throw RingIOError(.endOfStream, "receiveSome on \(context): the peer closed its end of the stream")

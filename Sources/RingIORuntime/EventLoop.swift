@@ -35,7 +35,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     let wakeFD: Int32
     /// The kind of backend the loop runs.
     public let backendKind: BackendKind
-    @exclusivity(unchecked) private var backendFeatures: [String] = []
+    private var backendFeatures: [String] = []
 
     // MARK: Shared with other threads
     private struct Inbox {

@@ -216,8 +216,8 @@ final class EpollBackend: IOBackend {
 /// Waits for a non-blocking connect to finish (the socket turns writable or reports an error).
 private final class ConnectWaiter: ReadinessHandler {
     unowned let loop: EventLoop
-    @exclusivity(unchecked) var id: OperationID?
-    @exclusivity(unchecked) var writable = false
+    var id: OperationID?
+    var writable = false
 
     init(loop: EventLoop) { self.loop = loop }
 

@@ -24,7 +24,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
     /// The iovecs of vectored sends, made on the first one.
-    @exclusivity(unchecked) private var gather: GatherVector?
+    private lazy var gather = GatherVector()
     @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: EpollBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
@@ -124,12 +124,9 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     }
 
     nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws {
-        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
-        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
-        isSending = true
+        try beginSend()
         defer { isSending = false }
-        let vector = gather ?? GatherVector()
-        gather = vector
+        let vector = gather
         var position = GatherVector.Position()
         var sent = 0
         while vector.prepare(buffers, from: position) > 0 {
@@ -146,6 +143,13 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
             }
             try await waitUntilWritable(sent: sent)
         }
+    }
+
+    /// Claims the sending side; the caller clears `isSending` when done.
+    private func beginSend() throws {
+        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
+        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
+        isSending = true
     }
 
     /// Reads one non-blocking send call's result (with its errno): `true` when it sent bytes or
@@ -179,9 +183,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
     /// Sends contiguous `bytes` (with `descriptors` on the first bytes out), re-entering their
     /// storage after every wait: nothing is pinned across a suspension, so nothing is copied.
     private nonisolated(nonsending) func send(contiguous bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
-        guard !closed else { throw RingIOError(.closedResource, "send on \(context): the stream is closed") }
-        guard !isSending else { throw RingIOError(.busyResource, "send on \(context): another task is already sending on this stream") }
-        isSending = true
+        try beginSend()
         defer { isSending = false }
         let total = bytes.count
         var sent = 0

@@ -24,7 +24,7 @@ final class URingBackend: IOBackend {
 
     let kind = BackendKind.ioUring
     let wantsNonBlockingSockets = false
-    @exclusivity(unchecked) private(set) var features: [String] = []
+    private(set) var features: [String] = []
     unowned let loop: EventLoop
     /// The ring. Allocated so its address is stable for liburing.
     private let ring: UnsafeMutablePointer<io_uring>

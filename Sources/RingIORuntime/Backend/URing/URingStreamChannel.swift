@@ -48,7 +48,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     private let receiveMessage: MessageBuffer?
     private let sendMessage: MessageBuffer?
     /// The iovecs of vectored sends, made on the first one.
-    @exclusivity(unchecked) private var gather: GatherVector?
+    private lazy var gather = GatherVector()
     @exclusivity(unchecked) private var receivedDescriptors = DescriptorQueue()
 
     init(backend: URingBackend, fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) {
@@ -199,8 +199,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws {
         try beginSend()
         defer { isSending = false }
-        let vector = gather ?? GatherVector()
-        gather = vector
+        let vector = gather
         var position = GatherVector.Position()
         var sent = 0
         while true {
@@ -213,17 +212,9 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             let completion = await backend.perform(
                 { sqe in io_uring_prep_sendmsg(sqe, fd, header, UInt32(MSG_NOSIGNAL)) }, register: { sendOperation = $0 })
             sendOperation = nil
-            if completion.result > 0 {
-                sent += Int(completion.result)
-                position.advance(by: Int(completion.result), in: buffers)
-            }
-            if let interruption = completion.interruption { throw interruption.error("send on \(context)", bytesTransferred: sent) }
-            if completion.result < 0 {
-                throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: sent)
-            }
-            if completion.result == 0 {
-                throw RingIOError(.connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: sent)
-            }
+            let taken = try bytesSent(by: completion, after: sent)
+            sent += taken
+            position.advance(by: taken, in: buffers)
         }
     }
 
@@ -298,18 +289,24 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                     io_uring_prep_send(sqe, fd, base + offset, count - offset, Int32(MSG_NOSIGNAL))
                 }, register: { sendOperation = $0 })
             sendOperation = nil
-            if completion.result > 0 { sent += Int(completion.result) }
-            if let interruption = completion.interruption {
-                throw interruption.error("send on \(context)", bytesTransferred: alreadySent + sent)
-            }
-            if completion.result < 0 {
-                throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: alreadySent + sent)
-            }
-            if completion.result == 0 {
-                throw RingIOError(
-                    .connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: alreadySent + sent)
-            }
+            sent += try bytesSent(by: completion, after: alreadySent + sent)
         }
+    }
+
+    /// Reads a send's completion: the bytes the kernel took (at least one), or the error to
+    /// throw, whose `bytesTransferred` is `before` plus what this send took.
+    private func bytesSent(by completion: Completion, after before: Int) throws -> Int {
+        let taken = max(Int(completion.result), 0)
+        if let interruption = completion.interruption {
+            throw interruption.error("send on \(context)", bytesTransferred: before + taken)
+        }
+        if completion.result < 0 {
+            throw RingIOError.system(errno: -completion.result, "send on \(context)", bytesTransferred: before)
+        }
+        if completion.result == 0 {
+            throw RingIOError(.connectionReset, "send on \(context): the kernel accepted no bytes", bytesTransferred: before)
+        }
+        return taken
     }
 
     func sendEOF() throws {
