@@ -81,8 +81,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         loop.inbox.withLock { $0.joinHandle = handle }
         ready.wait()
         if let error = failure.error.withLock({ $0 }) {
+            // The eventfd is closed by `deinit`, once, when the last reference to `loop` goes.
             LoopThread.join(handle)
-            _ = Glibc.close(wakeFD)
             throw error
         }
         return loop
@@ -233,6 +233,30 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return completion
     }
 
+    /// Starts an operation that runs to its completion whatever happens to the caller: neither
+    /// cancellation, nor a deadline, nor the loop stopping interrupts it or returns early.
+    ///
+    /// Closing a descriptor is such an operation: the number must stay taken until the kernel
+    /// has seen every operation queued before the close, so the close cannot be skipped or made
+    /// synchronous because its caller was cancelled or out of time. A stopping loop runs its
+    /// turns until every operation has completed, so it waits for this one too.
+    nonisolated(nonsending) func performToCompletion(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
+        let id = table.allocate()
+        table[id].inKernel = inKernel
+        table[id].uninterruptible = true
+        start(id)
+        let completion = await withUnsafeContinuation { continuation in
+            if let early = table[id].early {
+                continuation.resume(returning: early)
+            } else {
+                table[id].continuation = continuation
+            }
+        }
+        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
+        table.release(id)
+        return completion
+    }
+
     /// Starts a multishot operation whose completions go to `handler`; returns its id, or `nil`
     /// when the loop is stopping (nothing would cancel it).
     func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID? {
@@ -264,7 +288,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Interrupts a waiting operation: a parked one completes at once, a kernel one is cancelled
     /// and completes when the kernel says so.
     func interrupt(_ id: OperationID, _ reason: Interruption) {
-        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil else { return }
+        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil, !table[id].uninterruptible else { return }
         table[id].interruption = reason
         if table[id].inKernel {
             backend.cancelKernelOperation(id)

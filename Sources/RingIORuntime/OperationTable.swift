@@ -61,6 +61,8 @@ final class OperationTable {
         var inKernel = false
         var timerArmed = false
         var interruption: Interruption?
+        /// Set for operations that must run to their completion (a close): nothing interrupts them.
+        var uninterruptible = false
     }
 
     /// Every field of a slot is a plain value (the continuation is a task pointer), so reading
@@ -133,6 +135,7 @@ final class OperationTable {
         slots[index].inKernel = false
         slots[index].timerArmed = false
         slots[index].interruption = nil
+        slots[index].uninterruptible = false
         activeCount -= 1
         retiring.append(id.slot)
     }

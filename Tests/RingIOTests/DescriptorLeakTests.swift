@@ -2,6 +2,8 @@ import Glibc
 import RingIO
 import Testing
 
+@testable import RingIORuntime
+
 /// Counts this process's descriptors, so it runs alone: `tools/test` runs it in its own
 /// `swift test` invocation (other suites open sockets in parallel).
 @Suite(.serialized) struct DescriptorLeakTests {
@@ -124,4 +126,33 @@ private actor AcceptedLog {
     func add(_ stream: SocketStream) { streams.append(stream) }
     func closeFirst() async { await streams[0].close() }
     func closeAll() async { for stream in streams { await stream.close() } }
+}
+
+extension DescriptorLeakTests {
+    /// A loop whose backend fails to start closes its wake-up eventfd exactly once: a second
+    /// close would close whatever descriptor took the number in between.
+    @Test(.enabled(if: TestEnvironment.isolatedRun))
+    func aLoopThatFailsToStartClosesItsWakeDescriptorOnce() throws {
+        let keeper = LoopKeeper()
+        #expect(throws: RingIOError.self) {
+            _ = try EventLoop.start(name: "failing loop", kind: .epoll) { loop throws(RingIOError) in
+                keeper.loop = loop
+                throw RingIOError(.backendUnavailable, "a backend that cannot start (simulated)")
+            }
+        }
+        // Whatever takes the lowest free numbers now is another part of the program's descriptor.
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        keeper.loop = nil
+        #expect(fcntl(ends[0], F_GETFD) >= 0, "descriptor \(ends[0]), opened after the failed start, was closed by the loop")
+        #expect(fcntl(ends[1], F_GETFD) >= 0, "descriptor \(ends[1]), opened after the failed start, was closed by the loop")
+        close(ends[0])
+        close(ends[1])
+    }
+}
+
+/// Holds a loop past its failed start. `@unchecked Sendable`: written on the loop's thread
+/// before `EventLoop.start` returns (its semaphore orders the write), then only by the test.
+private final class LoopKeeper: @unchecked Sendable {
+    var loop: EventLoop?
 }

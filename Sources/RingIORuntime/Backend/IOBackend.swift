@@ -37,7 +37,9 @@ protocol IOBackend: AnyObject {
     /// Connects socket `fd` (created as ``wantsNonBlockingSockets`` says) to `address`; the
     /// completion's result is 0 or a negated errno.
     nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion
-    /// Closes `fd`, which no operation uses any more.
+    /// Closes `fd` after every operation already issued on it (a descriptor number lives until
+    /// every operation naming it has completed), and waits for the close whatever the caller's
+    /// cancellation or deadline: a close cannot be skipped.
     nonisolated(nonsending) func close(fd: Int32) async
 
     /// One turn's kernel work: submit what is queued, wait for events if `blocking`, dispatch them.

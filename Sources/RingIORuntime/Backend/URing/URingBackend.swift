@@ -340,11 +340,17 @@ final class URingBackend: IOBackend {
     }
 
     nonisolated(nonsending) func close(fd: Int32) async {
-        let completion = await perform { io_uring_prep_close($0, fd) }
-        if completion.interruption != nil && completion.result < 0 {
-            // The close never ran in the kernel (deadline passed, task cancelled, loop stopping):
-            // a descriptor must be closed whatever the caller's state, so close it directly.
-            SocketCalls.closeNow(fd)
+        // An IORING_OP_CLOSE queued behind every SQE already prepared for `fd`: the kernel issues
+        // SQEs in order, so each of those resolves the number to this socket (and holds its file)
+        // before the close frees the number. A synchronous close(2) here would free it while
+        // those SQEs still sit in the submission queue, and the next socket made in this turn
+        // would take the number and their bytes. Nothing may interrupt it (see
+        // `EventLoop.performToCompletion`). Linux frees the number even when close reports an
+        // error, so the result needs no handling.
+        _ = await loop.performToCompletion(inKernel: true) { id in
+            let sqe = nextSQE()
+            io_uring_prep_close(sqe, fd)
+            io_uring_sqe_set_data64(sqe, id.userData)
         }
     }
 
