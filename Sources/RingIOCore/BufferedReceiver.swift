@@ -7,12 +7,13 @@
 ///
 /// Not `Sendable`: it lives inside a stream and is used only on that stream's event loop.
 package final class BufferedReceiver {
-    @exclusivity(unchecked) private var chunks: [ByteBuffer] = []
-    @exclusivity(unchecked) private var head = 0
+    @exclusivity(unchecked) private var queue = ChunkQueue()
     /// How many bytes are buffered and not yet returned.
-    @exclusivity(unchecked) package private(set) var bufferedCount = 0
+    package var bufferedCount: Int { queue.count }
     /// How many received chunks hold the buffered bytes (tests check the compaction with it).
-    package var bufferedChunkCount: Int { chunks.count - head }
+    package var bufferedChunkCount: Int { queue.chunkCount }
+    /// The capacity of the storages the buffered bytes keep alive (bounded by ``ChunkQueue``).
+    package var bufferedCapacity: Int { queue.heldCapacity }
     /// Whether a task is inside a receive call right now.
     @exclusivity(unchecked) package private(set) var receiving = false
     @exclusivity(unchecked) private var closed = false
@@ -25,7 +26,7 @@ package final class BufferedReceiver {
 
     /// The buffered bytes, without consuming them.
     package var bufferedData: ByteBuffer {
-        ByteBuffer.joining(chunks[head...], totalCount: bufferedCount)
+        ByteBuffer.joining(queue.chunks[queue.head...], totalCount: bufferedCount)
     }
 
     /// Takes every buffered byte out (used when a stream is upgraded, e.g. to TLS).
@@ -61,7 +62,7 @@ package final class BufferedReceiver {
         try enter("receiveSome")
         guard bufferedCount > 0 else { return nil }
         receiving = false
-        return takeFromFirstChunk(maxBytes: maxBytes)
+        return queue.takeFromFirstChunk(maxBytes: maxBytes)
     }
 
     /// The last step of ``receiveSome(maxBytes:from:)``, with what the source returned.
@@ -81,12 +82,15 @@ package final class BufferedReceiver {
         try enter("receiveExactly")
         defer { receiving = false }
         while bufferedCount < count {
+            let empty = bufferedCount == 0
             guard let chunk = try await source.receiveChunk(maxBytes: count - bufferedCount) else {
                 throw RingIOError(
                     .incompleteRead,
                     "receiveExactly(\(count)) on \(context): the stream ended after \(bufferedCount) of \(count) bytes",
                     partialData: bufferedData)
             }
+            // The whole answer in one chunk: returned as it came, without buffering or copying.
+            if empty && chunk.count == count { return chunk }
             append(chunk)
         }
         return take(count)
@@ -136,9 +140,7 @@ package final class BufferedReceiver {
     /// Drops the buffered bytes; every later receive throws `.closedResource`.
     package func close() {
         closed = true
-        chunks.removeAll()
-        head = 0
-        bufferedCount = 0
+        queue.removeAll()
     }
 
     private func enter(_ operation: String) throws {
@@ -151,60 +153,21 @@ package final class BufferedReceiver {
         receiving = true
     }
 
-    /// Past this many buffered chunks holding fewer than ``compactionLimit`` bytes in all, the
-    /// chunks are copied into one buffer: each received chunk keeps a whole pool block (16 KiB on
-    /// io_uring, 64 KiB on epoll, a TLS record's 16 KiB) alive, so a peer trickling one byte per
-    /// segment into a `receiveUntil` would otherwise pin a block per byte. Large transfers, whose
-    /// chunks fill their blocks, are never copied.
-    private static let compactionChunks = 8
-    private static let compactionLimit = 65536
-
+    /// Buffers `chunk` (small or mostly empty chunks are copied, so memory follows bytes: see
+    /// ``ChunkQueue``).
     package func append(_ chunk: ByteBuffer) {
-        guard !chunk.isEmpty else { return }
-        chunks.append(chunk)
-        bufferedCount += chunk.count
-        if chunks.count - head > Self.compactionChunks && bufferedCount < Self.compactionLimit {
-            let joined = ByteBuffer.joining(chunks[head...], totalCount: bufferedCount)
-            chunks.removeAll(keepingCapacity: true)
-            chunks.append(joined)
-            head = 0
-        }
-    }
-
-    private func takeFromFirstChunk(maxBytes: Int) -> ByteBuffer {
-        let first = chunks[head]
-        if first.count <= maxBytes {
-            removeFirstChunk()
-            return first
-        }
-        chunks[head] = first[maxBytes..<first.count]
-        bufferedCount -= maxBytes
-        return first[0..<maxBytes]
-    }
-
-    private func removeFirstChunk() {
-        bufferedCount -= chunks[head].count
-        // Drop the reference now: a consumed chunk must not keep its pool block from being reused.
-        chunks[head] = ByteBuffer()
-        head += 1
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 16 && head * 2 >= chunks.count {
-            chunks.removeFirst(head)
-            head = 0
-        }
+        queue.append(chunk)
     }
 
     /// Removes and returns the first `count` buffered bytes (a slice when they lie in one chunk).
     private func take(_ count: Int) -> ByteBuffer {
         precondition(count <= bufferedCount, "take(\(count)) with only \(bufferedCount) bytes buffered")
         if count == 0 { return ByteBuffer() }
-        if chunks[head].count >= count { return takeFromFirstChunk(maxBytes: count) }
+        if queue.chunks[queue.head].count >= count { return queue.takeFromFirstChunk(maxBytes: count) }
         var parts: [ByteBuffer] = []
         var remaining = count
         while remaining > 0 {
-            let part = takeFromFirstChunk(maxBytes: remaining)
+            let part = queue.takeFromFirstChunk(maxBytes: remaining)
             remaining -= part.count
             parts.append(part)
         }
@@ -214,22 +177,23 @@ package final class BufferedReceiver {
     private func drop(_ count: Int) {
         var remaining = count
         while remaining > 0 {
-            remaining -= takeFromFirstChunk(maxBytes: remaining).count
+            remaining -= queue.takeFromFirstChunk(maxBytes: remaining).count
         }
     }
 
     /// The logical offset of the first occurrence of `delimiter` at or after `start`.
     private func firstIndex(of delimiter: [UInt8], from start: Int) -> Int? {
         let first = delimiter[0]
+        let chunks = queue.chunks
         var chunkOffset = 0
-        for chunkIndex in head..<chunks.count {
+        for chunkIndex in queue.head..<chunks.count {
             let chunk = chunks[chunkIndex]
             let localStart = max(start - chunkOffset, 0)
             if localStart < chunk.count {
                 let hit: Int? = chunk.withUnsafeBytes { raw in
                     var i = localStart
                     while i < raw.count {
-                        if raw[i] == first && matches(delimiter, chunkIndex: chunkIndex, offset: i) {
+                        if raw[i] == first && matches(delimiter, in: chunks, chunkIndex: chunkIndex, offset: i) {
                             return chunkOffset + i
                         }
                         i += 1
@@ -244,7 +208,7 @@ package final class BufferedReceiver {
     }
 
     /// Whether `delimiter` starts at byte `offset` of chunk `chunkIndex`, possibly running into later chunks.
-    private func matches(_ delimiter: [UInt8], chunkIndex: Int, offset: Int) -> Bool {
+    private func matches(_ delimiter: [UInt8], in chunks: [ByteBuffer], chunkIndex: Int, offset: Int) -> Bool {
         var chunkIndex = chunkIndex
         var offset = offset
         for byte in delimiter {

@@ -7,8 +7,9 @@ import Synchronization
 /// its pool keeps one reference to it and lends it out again once that reference is the only
 /// one left (see ``isOnlyHeldByItsPool``), so receiving into a pool allocates nothing.
 ///
-/// `@unchecked Sendable`: the bytes are written only while no `ByteBuffer` refers to the storage
-/// (before it is published, or by the kernel after its pool took it back), never while one does.
+/// `@unchecked Sendable`: bytes are written only where no `ByteBuffer` refers to them: before the
+/// storage is published, by the kernel after its pool took it back, or (a ``ChunkQueue``'s tail)
+/// past the end of every buffer made from it so far. No buffer ever sees its bytes change.
 @usableFromInline
 package final class ByteStorage: @unchecked Sendable {
     @usableFromInline package let base: UnsafeMutableRawPointer

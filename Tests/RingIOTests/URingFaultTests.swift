@@ -76,6 +76,42 @@ import Testing
         }
     }
 
+    /// 2,000 one-byte segments to a stream nobody reads. Each used to pin a 16 KiB provided
+    /// buffer, so about 512 bytes emptied the loop's ring and every other stream fell back to
+    /// one-shot receives. Now the trickle is copied out of the ring as it arrives: the other
+    /// stream is served from the ring throughout, and every trickled byte is still there.
+    @Test(arguments: Self.ioUring)
+    func aStreamNobodyReadsCannotEmptyTheProvidedBufferRing(backend: BackendPreference) async throws {
+        try await RingIO.run(backend: backend) {
+            let loop = try #require(EventLoop.current)
+            guard loop.features.contains(where: { $0.contains("provided buffer ring") }) else {
+                print("aStreamNobodyReadsCannotEmptyTheProvidedBufferRing: skipped, no provided buffer ring (\(loop.features))")
+                return
+            }
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(2, to: listener)
+            let (idle, busy) = (pairs[0], pairs[1])
+            // Arm the idle stream's multishot receive, then trickle into it without reading.
+            try await idle.client.sendAll([0])
+            #expect(try await idle.server.receiveExactly(1) == ByteBuffer([0]))
+            let trickle = patternBytes(2000)
+            for (index, byte) in trickle.enumerated() {
+                try await idle.client.sendAll([byte])
+                if index % 10 == 0 {
+                    try await busy.client.sendAll("ping")
+                    #expect(text(try await busy.server.receiveExactly(4)) == "ping")
+                }
+            }
+            let counters = await loop.backendCounters
+            #expect(counters.receiveBufferExhaustions == 0, "the trickle emptied the provided buffer ring")
+            #expect(counters.receiveBuffersHeldPeak <= 16, "\(counters.receiveBuffersHeldPeak) provided buffers were held at once")
+            let received = try await idle.server.receiveExactly(trickle.count)
+            #expect(sameBytes(received, trickle))
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+
     @Test func anOutOfRangeRingSizeIsRejectedByName() async throws {
         let error = #expect(throws: RingIOError.self) {
             _ = try Runtime(backend: .automatic, uring: URingConfiguration(receiveBufferCount: 100))

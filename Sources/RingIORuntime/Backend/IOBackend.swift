@@ -67,6 +67,9 @@ package struct BackendCounters: Sendable, Equatable {
     package var completionQueueOverflows = 0
     /// Multishot receives that ended because every provided buffer was in use (ENOBUFS).
     package var receiveBufferExhaustions = 0
+    /// The most provided buffers still held (by streams' queues or their users) when the loop
+    /// gave the released ones back to the kernel.
+    package var receiveBuffersHeldPeak = 0
 
     package init() {}
 }

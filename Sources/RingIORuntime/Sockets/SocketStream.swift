@@ -202,6 +202,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// How many received bytes are buffered, and the capacity of the storage they keep alive
+    /// (tests check that memory follows bytes with it).
+    package var bufferedMemory: (bytes: Int, capacity: Int) {
+        get async { (try? await loop.confine { (receiver.bufferedCount, receiver.bufferedCapacity) }) ?? (0, 0) }
+    }
+
     /// Sets an integer socket option.
     ///
     /// - Throws: ``RingIOError`` `.closedResource` after `close()`, or the kernel's error.

@@ -23,6 +23,9 @@ struct StorageLending {
         return storages.count - 1
     }
 
+    /// How many storages are lent and not yet collected.
+    var lentCount: Int { lent.count }
+
     /// Marks storage `index` as lent and returns it.
     mutating func lend(_ index: Int) -> ByteStorage {
         lent.append(Int32(index))

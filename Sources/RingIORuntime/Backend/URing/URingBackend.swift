@@ -252,7 +252,10 @@ final class URingBackend: IOBackend {
     // MARK: - The turn
 
     func processEvents(blocking: Bool) {
-        receiveBuffers?.reclaimReleased()
+        if let receiveBuffers {
+            receiveBuffers.reclaimReleased()
+            counters.receiveBuffersHeldPeak = max(counters.receiveBuffersHeldPeak, receiveBuffers.lentCount)
+        }
         noteCompletionQueueOverflow()
         let result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
         if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {

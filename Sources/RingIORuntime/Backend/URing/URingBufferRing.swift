@@ -95,6 +95,10 @@ final class URingBufferRing {
         if given > 0 { io_uring_buf_ring_advance(bufferRing, given) }
     }
 
+    /// How many buffers are out with streams or their users (after the last reclaim, plus any
+    /// taken since).
+    var lentCount: Int { storages.lentCount }
+
     /// Unregisters the ring before the io_uring is torn down. Buffers still held stay valid.
     func unregister() {
         guard registered else { return }

@@ -24,11 +24,18 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     private let backend: URingBackend
     @exclusivity(unchecked) private(set) var descriptor: Int32
     private let context: String
-    @exclusivity(unchecked) private var arrived: [ByteBuffer] = []
-    @exclusivity(unchecked) private var arrivedHead = 0
+    /// What arrived and no receive has taken yet. Small chunks are copied out of their provided
+    /// buffers (see ``ChunkQueue``), so a trickle of tiny segments pins no buffers of the ring.
+    @exclusivity(unchecked) private var arrived = ChunkQueue()
+    /// Past this many queued bytes the multishot recv is cancelled until a receive drains the
+    /// queue, and what still arrives is copied out: one stream nobody reads holds at most about
+    /// this much of the loop's provided buffers (64 KiB in buffers at least half full: 8 of them).
+    static let arrivedLimit = 65536
     /// 0 after end of stream, an errno after a receive error.
     @exclusivity(unchecked) private var terminal: Int32?
     @exclusivity(unchecked) private var multishot: OperationID?
+    /// Whether the armed multishot recv has been asked to stop (the queue passed its limit).
+    @exclusivity(unchecked) private var multishotCancelled = false
     /// Receives left to do one-shot after the provided buffers ran out.
     @exclusivity(unchecked) private var oneShotReceives = 0
     private static let oneShotReceivesAfterExhaustion = 32
@@ -65,7 +72,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
-            if arrivedHead < arrived.count { return popArrived(maxBytes: maxBytes) }
+            if !arrived.isEmpty { return arrived.takeFromFirstChunk(maxBytes: maxBytes) }
             if let terminal {
                 if terminal == 0 { return nil }
                 throw RingIOError.system(errno: terminal, "receive on \(context)")
@@ -84,30 +91,10 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         }
     }
 
-    private func popArrived(maxBytes: Int) -> ByteBuffer {
-        let first = arrived[arrivedHead]
-        if first.count > maxBytes {
-            arrived[arrivedHead] = first[maxBytes..<first.count]
-            return first[0..<maxBytes]
-        }
-        // Drop the queue's reference at once, so the provided buffer goes back to the ring as
-        // soon as the caller is done with it.
-        arrived[arrivedHead] = ByteBuffer()
-        arrivedHead += 1
-        if arrivedHead == arrived.count {
-            arrived.removeAll(keepingCapacity: true)
-            arrivedHead = 0
-        } else if arrivedHead >= 16 && arrivedHead * 2 >= arrived.count {
-            // A queue that never quite drains must not grow without end.
-            arrived.removeFirst(arrivedHead)
-            arrivedHead = 0
-        }
-        return first
-    }
-
     private func armMultishot() {
         guard let buffers = backend.receiveBuffers else { return }
         let fd = descriptor
+        multishotCancelled = false
         multishot = backend.startMultishot(self) { sqe in
             io_uring_prep_recv_multishot(sqe, fd, nil, 0, 0)
             ringio_sqe_select_buffer(sqe, buffers.group)
@@ -145,8 +132,8 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             }
             let chunk = ByteBuffer(storage: storage, lower: 0, upper: Int(completion.result))
             if let interruption = completion.interruption {
-                // Keep what arrived: the next receive returns it.
-                arrived.append(chunk)
+                // Keep what arrived: the next receive returns it (unless the stream was closed).
+                if !closed { arrived.append(chunk) }
                 throw interruption.error("receive on \(context)")
             }
             return chunk
@@ -161,7 +148,19 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         if result > 0 {
             if let buffers = backend.receiveBuffers, flags & UInt32(IORING_CQE_F_BUFFER) != 0 {
                 let chunk = buffers.take(UInt16(flags >> UInt32(IORING_CQE_BUFFER_SHIFT)), length: Int(result))
-                if !closed { arrived.append(chunk) }
+                if !closed {
+                    if arrived.count >= Self.arrivedLimit {
+                        // Nobody reads fast enough: stop taking buffers from the ring for this
+                        // stream. What the kernel already produced is copied out of the ring.
+                        arrived.append(chunk, copying: true)
+                        if more, let multishot, !multishotCancelled {
+                            multishotCancelled = true
+                            backend.cancelKernelOperation(multishot)
+                        }
+                    } else {
+                        arrived.append(chunk)
+                    }
+                }
             }
         } else if result == 0 {
             terminal = 0
@@ -324,7 +323,6 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             backend.loop.interrupt(id, .closed)
         }
         arrived.removeAll()
-        arrivedHead = 0
         receivedDescriptors.closeAll()
         let fd = descriptor
         descriptor = -1
