@@ -132,4 +132,16 @@ extension CancellationTests {
             await listener.close()
         }
     }
+
+    /// A deadline as far away as `Duration` allows is simply never reached (it used to overflow
+    /// epoll's millisecond arithmetic and crash the process).
+    @Test(arguments: TestBackends.all)
+    func theLongestTimeoutWaitsLikeNoTimeout(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let received = Task { try await withTimeout(.seconds(Int64.max)) { try await server.receiveExactly(4) } }
+            await eventually { await server.isReceiving }
+            try await client.sendAll("late")
+            #expect(text(try await received.value) == "late")
+        }
+    }
 }

@@ -159,8 +159,15 @@ final class EpollBackend: IOBackend {
         if blocking {
             if let earliest = timers.earliest {
                 let remaining = ContinuousClock.now.duration(to: earliest).components
-                let milliseconds = remaining.seconds * 1000 + (remaining.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-                timeout = Int32(clamping: max(milliseconds, 0))
+                if remaining.seconds >= Int64(Int32.max / 1000) {
+                    // A deadline weeks away (`withTimeout(.seconds(Int64.max))`): wait as long as
+                    // epoll can, then look again; the milliseconds would overflow.
+                    timeout = Int32.max
+                } else {
+                    let milliseconds =
+                        remaining.seconds * 1000 + (remaining.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+                    timeout = Int32(clamping: max(milliseconds, 0))
+                }
             } else {
                 timeout = -1
             }
