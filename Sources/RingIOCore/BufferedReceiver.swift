@@ -83,6 +83,8 @@ package final class BufferedReceiver {
         defer { receiving = false }
         while bufferedCount < count {
             let empty = bufferedCount == 0
+            // What is buffered waits for the rest: it must not pin a whole receive buffer.
+            queue.settle()
             guard let chunk = try await source.receiveChunk(maxBytes: count - bufferedCount) else {
                 throw RingIOError(
                     .incompleteRead,
@@ -124,6 +126,8 @@ package final class BufferedReceiver {
                     .delimiterNotFound,
                     "receiveUntil on \(context): the delimiter was not found among the first \(maxBytes) bytes")
             }
+            // What is buffered waits for the rest: it must not pin a whole receive buffer.
+            queue.settle()
             guard let chunk = try await source.receiveChunk(maxBytes: maxBytes - bufferedCount) else {
                 throw RingIOError(
                     .incompleteRead,

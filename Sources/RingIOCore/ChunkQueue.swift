@@ -9,10 +9,18 @@
 /// back to its ring). The first chunk of an empty queue, and larger well-filled chunks, are kept
 /// as they are, uncopied: a message that arrives whole, and bulk transfers, are never copied.
 ///
+/// The first chunk stays uncopied only while someone is about to take it: an owner that lets
+/// queued bytes wait (a channel with no receiver waiting, a receiver waiting for more bytes)
+/// calls ``settle()``, which copies a lone small or mostly empty chunk into the tail. So an idle
+/// peer's one byte does not pin a 16 KiB provided buffer while the server waits for the rest.
+///
 /// The bound this gives, whatever the peer's chunking: the storage capacity the queue holds is
-/// at most 2 × ``count`` + 128 KiB (every chunk uses at least half its storage, except the first
-/// one, kept or partly consumed, and the open tail, each at most 64 KiB). Each received byte is copied
-/// at most twice (into a tail, and once more if that tail is sealed half empty).
+/// at most 2 × ``count`` + 64 KiB + the largest storage a chunk arrives in (every chunk uses at
+/// least half its storage, except the open tail, at most 64 KiB, and the first chunk, partly
+/// consumed since it arrived). Storage arrives in at most 64 KiB for plain streams on both
+/// backends and 16 KiB for TLS records; a `receiveBufferSize` configured larger raises the bound
+/// to match. Each received byte is copied at most twice (into a tail, and once more if that
+/// tail is sealed half empty).
 ///
 /// Not `Sendable`: it belongs to one stream on one event loop. The tail storage is written
 /// only past every range a ``ByteBuffer`` taken from it covers, so buffers already handed out
@@ -29,7 +37,8 @@ package struct ChunkQueue {
     package private(set) var head = 0
     /// The bytes queued.
     package private(set) var count = 0
-    /// The capacity of the storages the queued chunks keep alive (each counted once).
+    /// The capacity of the storages the queued chunks keep alive, counted once per chunk: two
+    /// chunks that are slices of one storage count it twice, so this over-states, never hides.
     package private(set) var heldCapacity = 0
     /// Whether the last chunk is the tail, which later small chunks are appended to.
     private var tailOpen = false
@@ -50,8 +59,7 @@ package struct ChunkQueue {
     /// back to its pool now).
     package mutating func append(_ chunk: ByteBuffer, copying: Bool = false) {
         guard !chunk.isEmpty else { return }
-        let wellFilled = chunk.count >= Self.smallChunk && chunk.count * 2 >= chunk.storage.capacity
-        if copying || (count > 0 && !wellFilled) {
+        if copying || (count > 0 && !Self.isWellFilled(chunk)) {
             copyIntoTail(chunk)
             return
         }
@@ -59,6 +67,24 @@ package struct ChunkQueue {
         chunks.append(chunk)
         count += chunk.count
         heldCapacity += chunk.storage.capacity
+    }
+
+    /// Called when the queued bytes will wait (nobody is about to take them): a lone first chunk
+    /// that is small or mostly empty storage is copied into the tail, and its storage released.
+    package mutating func settle() {
+        guard chunkCount == 1, !tailOpen else { return }
+        let first = chunks[head]
+        guard !Self.isWellFilled(first) else { return }
+        chunks.removeAll(keepingCapacity: true)
+        head = 0
+        count = 0
+        heldCapacity = 0
+        copyIntoTail(first)
+    }
+
+    /// A chunk worth keeping as it is: large, and using at least half its storage.
+    private static func isWellFilled(_ chunk: ByteBuffer) -> Bool {
+        chunk.count >= smallChunk && chunk.count * 2 >= chunk.storage.capacity
     }
 
     /// Removes and returns up to `maxBytes` bytes of the first chunk (a slice, no copy).

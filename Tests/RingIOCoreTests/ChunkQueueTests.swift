@@ -55,6 +55,19 @@ private final class TrickleSource: ByteChunkSource {
     }
 }
 
+/// Returns the chunks it was given, one per receive, then the end of the stream.
+private final class StorageSource: ByteChunkSource {
+    private var chunks: [ByteBuffer]
+    var check: (() -> Void)?
+
+    init(_ chunks: [ByteBuffer]) { self.chunks = chunks }
+
+    func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
+        check?()
+        return chunks.isEmpty ? nil : chunks.removeFirst()
+    }
+}
+
 @Suite struct ChunkQueueTests {
     /// The review's trickle: inside `receiveExactly(n > 64 KiB)`, 64 KiB and then 20,000
     /// one-byte chunks each arriving in a 16 KiB storage. Each used to pin its whole storage
@@ -82,6 +95,47 @@ private final class TrickleSource: ByteChunkSource {
         queue.append(small)
         #expect(queue.chunks[queue.head].storage === small.storage)
         #expect(queue.takeFromFirstChunk(maxBytes: 64).storage === small.storage)
+    }
+
+    @Test func aLoneSmallChunkThatWaitsIsCopiedOutOfItsStorage() {
+        var queue = ChunkQueue()
+        var storage = ByteStorage(capacity: 16384)
+        storage.base.storeBytes(of: 7, as: UInt8.self)
+        queue.append(ByteBuffer(storage: storage, lower: 0, upper: 1))
+        queue.settle()
+        #expect(isKnownUniquelyReferenced(&storage), "a waiting one-byte chunk still pins its 16 KiB storage")
+        #expect(queue.heldCapacity <= ChunkQueue.smallestTail)
+        #expect(queue.takeFromFirstChunk(maxBytes: 1) == ByteBuffer([7]))
+    }
+
+    @Test func aPartlyTakenChunkThatWaitsIsCopiedOutOfItsStorage() {
+        var queue = ChunkQueue()
+        var storage = ByteStorage(capacity: 16384)
+        queue.append(ByteBuffer(storage: storage, lower: 0, upper: 16384))
+        _ = queue.takeFromFirstChunk(maxBytes: 16000)
+        queue.settle()
+        #expect(isKnownUniquelyReferenced(&storage), "384 waiting bytes still pin their 16 KiB storage")
+        #expect(queue.count == 384)
+    }
+
+    @Test func aWellFilledChunkThatWaitsIsNotCopied() {
+        var queue = ChunkQueue()
+        let full = chunk(16384, in: 16384)
+        queue.append(full)
+        queue.settle()
+        #expect(queue.chunks[queue.head].storage === full.storage)
+    }
+
+    /// A server waiting in `receiveUntil` for the rest of a line from an idle peer that sent one
+    /// byte: the byte must not keep its 16 KiB receive buffer while the server waits.
+    @Test func aReceiverWaitingForTheRestHoldsOnlyWhatArrived() async throws {
+        let receiver = BufferedReceiver(context: "test")
+        let source = StorageSource([chunk(1, in: 16384), chunk(1, in: 16384, offset: 10)])
+        var heldWhileWaiting: [Int] = []
+        source.check = { heldWhileWaiting.append(receiver.bufferedCapacity) }
+        await #expect(throws: RingIOError.self) { _ = try await receiver.receiveUntil([0xFF], maxBytes: 1024, from: source) }
+        #expect(heldWhileWaiting.count == 3)
+        #expect(heldWhileWaiting.allSatisfy { $0 <= ChunkQueue.smallestTail }, "held while waiting: \(heldWhileWaiting)")
     }
 
     @Test func smallChunksBehindOthersAreCopiedAndTheirStorageIsReleasedAtOnce() {

@@ -3,7 +3,7 @@ import Testing
 
 /// Faults particular to io_uring, forced with deliberately small rings: a completion queue that
 /// overflows and a provided buffer ring that runs dry. Nothing may be lost either way.
-@Suite struct URingFaultTests {
+@Suite(.timeLimit(.minutes(2))) struct URingFaultTests {
     static let ioUring: [BackendPreference] = TestBackends.all.filter { $0 == .ioUring }
 
     /// 64 connections echoing through a loop whose completion queue holds 4 entries: the kernel
@@ -107,6 +107,40 @@ import Testing
             #expect(counters.receiveBuffersHeldPeak <= 16, "\(counters.receiveBuffersHeldPeak) provided buffers were held at once")
             let received = try await idle.server.receiveExactly(trickle.count)
             #expect(sameBytes(received, trickle))
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+
+    /// 100 idle clients each send one byte to a server that waits in `receiveUntil` for the
+    /// rest of their lines, on a ring of 64 provided buffers. Each waiting byte used to keep its
+    /// 16 KiB buffer, so the ring ran dry at the 65th client; now the bytes wait in the streams'
+    /// own storage and the ring stays free for the streams that are busy.
+    @Test(arguments: Self.ioUring)
+    func serversWaitingForTheRestOfIdleClientsLinesCannotEmptyTheRing(backend: BackendPreference) async throws {
+        try await RingIO.run(backend: backend, uring: URingConfiguration(receiveBufferCount: 64)) {
+            let loop = try #require(EventLoop.current)
+            guard loop.features.contains(where: { $0.contains("provided buffer ring") }) else {
+                print("serversWaitingForTheRestOfIdleClientsLinesCannotEmptyTheRing: skipped, no provided buffer ring (\(loop.features))")
+                return
+            }
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(100, to: listener)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for pair in pairs {
+                    group.addTask {
+                        let line = try await pair.server.receiveUntil("\n".utf8, maxBytes: 1024)
+                        #expect(text(line) == "A")
+                    }
+                }
+                for pair in pairs { try await pair.client.sendAll("A") }
+                for pair in pairs { await eventually { await pair.server.bufferedMemory.bytes == 1 } }
+                let counters = await loop.backendCounters
+                #expect(counters.receiveBufferExhaustions == 0, "100 one-byte waits emptied a 64-buffer ring")
+                #expect(counters.receiveBuffersHeld <= 8, "\(counters.receiveBuffersHeld) provided buffers held by 100 bytes")
+                for pair in pairs { try await pair.client.sendAll("\n") }
+                try await group.waitForAll()
+            }
             await closeAll(pairs)
             await listener.close()
         }

@@ -70,6 +70,8 @@ package struct BackendCounters: Sendable, Equatable {
     /// The most provided buffers still held (by streams' queues or their users) when the loop
     /// gave the released ones back to the kernel.
     package var receiveBuffersHeldPeak = 0
+    /// The provided buffers held at the start of the loop's last turn.
+    package var receiveBuffersHeld = 0
 
     package init() {}
 }

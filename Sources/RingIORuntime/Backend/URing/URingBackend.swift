@@ -254,6 +254,7 @@ final class URingBackend: IOBackend {
     func processEvents(blocking: Bool) {
         if let receiveBuffers {
             receiveBuffers.reclaimReleased()
+            counters.receiveBuffersHeld = receiveBuffers.lentCount
             counters.receiveBuffersHeldPeak = max(counters.receiveBuffersHeldPeak, receiveBuffers.lentCount)
         }
         noteCompletionQueueOverflow()

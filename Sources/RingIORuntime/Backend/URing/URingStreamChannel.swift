@@ -72,7 +72,12 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
-            if !arrived.isEmpty { return arrived.takeFromFirstChunk(maxBytes: maxBytes) }
+            if !arrived.isEmpty {
+                let chunk = arrived.takeFromFirstChunk(maxBytes: maxBytes)
+                // The rest waits for a later receive: it must not pin a provided buffer meanwhile.
+                arrived.settle()
+                return chunk
+            }
             if let terminal {
                 if terminal == 0 { return nil }
                 throw RingIOError.system(errno: terminal, "receive on \(context)")
@@ -133,7 +138,10 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             let chunk = ByteBuffer(storage: storage, lower: 0, upper: Int(completion.result))
             if let interruption = completion.interruption {
                 // Keep what arrived: the next receive returns it (unless the stream was closed).
-                if !closed { arrived.append(chunk) }
+                if !closed {
+                    arrived.append(chunk)
+                    arrived.settle()
+                }
                 throw interruption.error("receive on \(context)")
             }
             return chunk
@@ -159,6 +167,8 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                         }
                     } else {
                         arrived.append(chunk)
+                        // Nobody waiting: the bytes stay queued, so they leave the ring's buffer.
+                        if receiver == nil { arrived.settle() }
                     }
                 }
             }
