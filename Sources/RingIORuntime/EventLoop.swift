@@ -3,6 +3,7 @@ import Dispatch
 import CLiburing
 import CRingIOSystem
 import Glibc
+import Logging
 import RingIOCore
 
 /// One thread, one backend, one job queue: the executor that RingIO's tasks run on.
@@ -29,6 +30,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var spareInterrupts: [(OperationID, Interruption)] = []
     @exclusivity(unchecked) private var backendStorage: (any IOBackend)?
     @exclusivity(unchecked) private(set) var isStopping = false
+    /// When the backend failed for good (its kernel interface returned an error it cannot go on
+    /// from); the loop then stops, see ``backendFailed(_:)``.
+    @exclusivity(unchecked) private var failedAt: ContinuousClock.Instant?
+    /// Failures tests inject (see ``FaultInjection``); empty in normal use.
+    @exclusivity(unchecked) var faults = FaultInjection()
 
     // MARK: Written once during start-up
     /// The eventfd other threads write to wake the loop.
@@ -65,15 +71,22 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Starts a loop on a new thread with a backend made by `makeBackend` (run on that thread,
     /// as io_uring's SINGLE_ISSUER requires).
+    ///
+    /// - Parameters:
+    ///   - faults: failures to inject on this loop (tests); `threadStartError` makes starting its
+    ///     thread fail as if `pthread_create` returned it.
     static func start(
-        name: String, kind: BackendKind, cpu: Int? = nil, makeBackend: @escaping @Sendable (EventLoop) throws(RingIOError) -> any IOBackend
+        name: String, kind: BackendKind, cpu: Int? = nil, faults: FaultInjection = FaultInjection(), threadStartError: Int32? = nil,
+        makeBackend: @escaping @Sendable (EventLoop) throws(RingIOError) -> any IOBackend
     ) throws(RingIOError) -> EventLoop {
         let wakeFD = ringio_eventfd()
         guard wakeFD >= 0 else { throw RingIOError.system(errno: errno, "create the event loop's wake-up eventfd") }
         let loop = EventLoop(kind: kind, wakeFD: wakeFD)
+        loop.faults = faults
         let ready = DispatchSemaphore(value: 0)
         let failure = StartupFailure()
-        let handle = LoopThread.spawn(name: name) {
+        // On failure the eventfd is closed by `deinit`, once, when `loop` goes.
+        let handle = try LoopThread.spawn(name: name, simulatedError: threadStartError) {
             LoopThread.nameCurrent(name)
             if let cpu { _ = ringio_pin_current_thread(Int32(cpu)) }
             loop.threadMain(makeBackend: makeBackend, ready: ready, failure: failure)
@@ -367,6 +380,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             runJobs()
 
             if isStopping && table.activeCount == 0 && jobs.isEmpty { return }
+            if let failedAt, jobs.isEmpty, failedAt.duration(to: .now) > .seconds(1) {
+                // Completions the kernel dropped will never come: give those operations up (the
+                // kernel is done with an operation whose completion it posted, even if it then
+                // dropped it). Their tasks run in the next turns, and the loop exits as usual.
+                self.failedAt = .now
+                abandonAll(.loopFailed)
+            }
             var blocking = jobs.isEmpty
             if blocking {
                 blocking = inbox.withLock { inbox -> Bool in
@@ -391,19 +411,63 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func beginStopping() {
         isStopping = true
+        let reason: Interruption = failedAt == nil ? .shutdown : .loopFailed
         for id in table.activeIDs() {
             if table[id].state == .multishot {
                 backend.cancelKernelOperation(id)
             } else {
-                interrupt(id, .shutdown)
+                interrupt(id, reason)
             }
         }
     }
 
+    /// The backend cannot go on (io_uring reported dropped completions, or a wait failed with an
+    /// error that leaves the loop blind): log it, fail every waiting operation with
+    /// `.brokenResource`, and stop the loop as a shutdown does. An operation the kernel will
+    /// never report on is given up after a second, so the loop still exits.
+    func backendFailed(_ reason: String) {
+        guard failedAt == nil else { return }
+        failedAt = .now
+        Logger(label: "RingIO").error(
+            "event loop failed; its operations fail with brokenResource and the loop stops", metadata: ["reason": "\(reason)"])
+        inbox.withLock { $0.stopRequested = true }
+        if !isStopping { beginStopping() }
+    }
+
+    /// Resumes every operation still waiting with `interruption`; a multishot handler gets a
+    /// last completion (`-ECANCELED`).
+    private func abandonAll(_ interruption: Interruption) {
+        for id in table.activeIDs() where table.isCurrent(id) {
+            switch table[id].state {
+            case .waiting:
+                table[id].interruption = interruption
+                table[id].inKernel = false
+                table[id].uninterruptible = false
+                complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: interruption))
+            case .multishot:
+                let handler = table.handler(id)
+                table.release(id)
+                handler?.handleCompletion(result: -ECANCELED, flags: 0, more: false)
+            case .free, .completed:
+                break
+            }
+        }
+    }
+
+    /// Whether the backend failed (it then waits briefly, never blocking, while the loop stops).
+    var hasFailed: Bool { failedAt != nil }
+
+    /// Injects more faults on this loop (loop thread only; tests reach it through `confine`).
+    package func injectFaults(_ change: @Sendable (inout FaultInjection) -> Void) async throws {
+        try await confine { change(&faults) }
+    }
+
     /// Stops the loop: operations still waiting fail with `.brokenResource`, then the thread exits.
-    /// Returns when the thread has exited. Must not be called from the loop's own thread.
+    /// Returns when the thread has exited.
+    ///
+    /// From a task on this loop it works too: the task is resumed after the loop has exited, on
+    /// the global executor (jobs for an exited loop run there), and joins the thread from there.
     func shutdown() async {
-        precondition(!inLoop, "EventLoop.shutdown() called on the loop's own thread; it would wait for itself")
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let (wake, done) = inbox.withLock { inbox -> (Bool, Bool) in
                 if inbox.exited { return (false, true) }
@@ -466,6 +530,10 @@ extension Interruption {
             return RingIOError(.closedResource, "\(what()): the resource was closed", bytesTransferred: bytesTransferred)
         case .shutdown:
             return RingIOError(.brokenResource, "\(what()): the event loop shut down", bytesTransferred: bytesTransferred)
+        case .loopFailed:
+            return RingIOError(
+                .brokenResource, "\(what()): the event loop stopped because its kernel interface failed (the log says why)",
+                bytesTransferred: bytesTransferred)
         }
     }
 }

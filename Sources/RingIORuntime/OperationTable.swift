@@ -26,6 +26,8 @@ enum Interruption: Sendable {
     case timedOut
     case closed
     case shutdown
+    /// The loop's backend failed for good (see `EventLoop.backendFailed`).
+    case loopFailed
 }
 
 /// What an operation's waiter is resumed with.

@@ -47,28 +47,31 @@ public final class Runtime: Sendable {
         backend: BackendPreference = .automatic, loopCount: Int = 1, cpuAffinity: Int? = nil,
         uring: URingConfiguration = URingConfiguration()
     ) throws(RingIOError) {
-        try self.init(backend: backend, loopCount: loopCount, cpuAffinity: cpuAffinity, uring: uring, simulatingIOUringFailure: nil)
+        try self.init(backend: backend, loopCount: loopCount, cpuAffinity: cpuAffinity, uring: uring, faults: FaultInjection())
     }
 
-    /// Starts a runtime; `simulatingIOUringFailure` makes io_uring start-up fail with that error,
-    /// as on a machine whose seccomp profile denies `io_uring_setup` (for tests).
+    /// Starts a runtime with `faults` injected (tests): io_uring start-up failing as on a machine
+    /// whose seccomp profile denies `io_uring_setup`, a loop thread failing to start, and
+    /// failures inside each loop.
     package init(
         backend preference: BackendPreference, loopCount: Int = 1, cpuAffinity: Int?,
-        uring: URingConfiguration = URingConfiguration(), simulatingIOUringFailure: RingIOError?
+        uring: URingConfiguration = URingConfiguration(), faults: FaultInjection
     ) throws(RingIOError) {
         guard loopCount >= 1 else { throw RingIOError(.invalidArgument, "Runtime: loopCount \(loopCount) must be at least 1") }
         try uring.validate()
         let cpus = max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1)
         func cpu(_ index: Int) -> Int? { cpuAffinity.map { ($0 + index) % cpus } }
         let (loop, choice) = try BackendSelector.startLoop(
-            name: "RingIO loop 0", preference: preference, cpu: cpu(0), uring: uring, simulatedIOUringFailure: simulatingIOUringFailure)
+            name: "RingIO loop 0", preference: preference, cpu: cpu(0), uring: uring, faults: faults)
         var loops = [loop]
         // The other loops run the backend the first one settled on.
         let sameKind: BackendPreference = choice.kind == .ioUring ? .ioUring : .epoll
         for index in 1..<loopCount {
             do {
                 loops.append(
-                    try BackendSelector.startLoop(name: "RingIO loop \(index)", preference: sameKind, cpu: cpu(index), uring: uring).0)
+                    try BackendSelector.startLoop(
+                        name: "RingIO loop \(index)", index: index, preference: sameKind, cpu: cpu(index), uring: uring, faults: faults
+                    ).0)
             } catch {
                 let started = loops
                 Task { for loop in started { await loop.shutdown() } }
@@ -104,7 +107,10 @@ public final class Runtime: Sendable {
     }
 
     /// Stops every loop: operations still waiting fail with `.brokenResource`; returns when the
-    /// loop threads have exited. Call it from outside the runtime's loops.
+    /// loop threads have exited.
+    ///
+    /// It may be called from a task on one of the runtime's loops too (inside ``run(_:)`` or a
+    /// connection handler): that task resumes on the global executor once the loops are gone.
     public func shutdown() async {
         for loop in loops { await loop.shutdown() }
     }

@@ -53,7 +53,7 @@ import Testing
     private let denied = RingIOError(.backendUnavailable, "io_uring_setup failed: operation not permitted (EPERM)", errno: 1)
 
     @Test func automaticSelectionFallsBackToEpollWhenIOUringCannotStart() async throws {
-        let runtime = try Runtime(backend: .automatic, cpuAffinity: nil, simulatingIOUringFailure: denied)
+        let runtime = try Runtime(backend: .automatic, cpuAffinity: nil, faults: FaultInjection(ioUringStartFailure: denied))
         #expect(runtime.backend == .epoll)
         #expect(runtime.backendDescription.contains("io_uring cannot start: io_uring_setup failed: operation not permitted (EPERM)"))
         let echoed = try await runtime.run {
@@ -73,7 +73,7 @@ import Testing
 
     @Test func anExplicitIOUringRequestThatCannotStartIsAnError() throws {
         let error = #expect(throws: RingIOError.self) {
-            _ = try Runtime(backend: .ioUring, cpuAffinity: nil, simulatingIOUringFailure: denied)
+            _ = try Runtime(backend: .ioUring, cpuAffinity: nil, faults: FaultInjection(ioUringStartFailure: denied))
         }
         #expect(error?.code == .backendUnavailable)
         #expect(error?.message == "io_uring was requested but cannot start: io_uring_setup failed: operation not permitted (EPERM)")

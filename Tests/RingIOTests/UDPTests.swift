@@ -2,7 +2,7 @@ import Glibc
 import RingIO
 import Testing
 
-@Suite struct UDPTests {
+@Suite(.timeLimit(.minutes(2))) struct UDPTests {
     @Test(arguments: TestBackends.all)
     func aConnectedClientAndAnUnconnectedServerExchangeDatagrams(backend: BackendPreference) async throws {
         try await withTestRuntime(backend) {
@@ -19,6 +19,21 @@ import Testing
             #expect(from == server.localAddress)
             await client.close()
             await server.close()
+        }
+    }
+
+    /// `receive(maxBytes: Int.max)` used to ask for a buffer of that size and crash; a larger
+    /// maxBytes than any datagram now means "any datagram", and the largest one arrives whole.
+    @Test(arguments: TestBackends.all)
+    func aHugeMaxBytesReceivesAnyDatagram(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let socket = try await createUDPSocket(host: "127.0.0.1")
+            try await socket.send("small", host: "127.0.0.1", port: socket.port)
+            #expect(text(try await socket.receive(maxBytes: Int.max).0) == "small")
+            let largest = patternBytes(65507)
+            try await socket.send(largest, host: "127.0.0.1", port: socket.port)
+            #expect(sameBytes(try await socket.receive(maxBytes: 1 << 40).0, largest))
+            await socket.close()
         }
     }
 

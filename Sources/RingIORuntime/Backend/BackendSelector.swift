@@ -20,12 +20,18 @@ enum BackendSelector {
 
     /// Starts a loop named `name` on the backend `preference` selects.
     ///
-    /// - Parameter simulatedIOUringFailure: makes io_uring start-up fail with this error, as on a
-    ///   locked-down machine (the forced-fallback tests use it; `nil` in normal use).
+    /// - Parameters:
+    ///   - index: the loop's index in its runtime.
+    ///   - faults: failures to inject (tests; empty in normal use): io_uring start-up failing as
+    ///     on a locked-down machine, the thread failing to start, and the loop's own faults.
     static func startLoop(
-        name: String, preference: BackendPreference, cpu: Int?, uring: URingConfiguration = URingConfiguration(),
-        simulatedIOUringFailure: RingIOError? = nil
+        name: String, index: Int = 0, preference: BackendPreference, cpu: Int?, uring: URingConfiguration = URingConfiguration(),
+        faults: FaultInjection = FaultInjection()
     ) throws(RingIOError) -> (EventLoop, Choice) {
+        let start = LoopStart(
+            name: name, cpu: cpu, faults: faults,
+            threadStartError: faults.threadStartFailure.flatMap { $0.loopIndex == index ? $0.errno : nil })
+        let simulatedIOUringFailure = faults.ioUringStartFailure
         var preference = preference
         var source = "requested"
         if preference == .automatic, let value = environmentValue() {
@@ -41,22 +47,22 @@ enum BackendSelector {
         case .ioUring:
             do {
                 return (
-                    try startURing(name: name, cpu: cpu, configuration: uring, simulatedFailure: simulatedIOUringFailure),
+                    try startURing(start, configuration: uring, simulatedFailure: simulatedIOUringFailure),
                     Choice(kind: .ioUring, reason: source)
                 )
-            } catch {
+            } catch let error where error.code == .backendUnavailable {
                 throw RingIOError(.backendUnavailable, "io_uring was \(source) but cannot start: \(error.message)", errno: error.errno)
             }
         case .epoll:
-            return (try startEpoll(name: name, cpu: cpu), Choice(kind: .epoll, reason: source))
+            return (try startEpoll(start), Choice(kind: .epoll, reason: source))
         case .automatic:
             do {
                 return (
-                    try startURing(name: name, cpu: cpu, configuration: uring, simulatedFailure: simulatedIOUringFailure),
+                    try startURing(start, configuration: uring, simulatedFailure: simulatedIOUringFailure),
                     Choice(kind: .ioUring, reason: "chosen automatically: io_uring starts and supports every operation RingIO needs")
                 )
             } catch let error where error.code == .backendUnavailable {
-                let loop = try startEpoll(name: name, cpu: cpu)
+                let loop = try startEpoll(start)
                 return (
                     loop,
                     Choice(
@@ -66,17 +72,29 @@ enum BackendSelector {
         }
     }
 
+    /// What every loop start needs besides its backend.
+    private struct LoopStart {
+        var name: String
+        var cpu: Int?
+        var faults: FaultInjection
+        var threadStartError: Int32?
+    }
+
     private static func startURing(
-        name: String, cpu: Int?, configuration: URingConfiguration, simulatedFailure: RingIOError?
+        _ start: LoopStart, configuration: URingConfiguration, simulatedFailure: RingIOError?
     ) throws(RingIOError) -> EventLoop {
         if let simulatedFailure { throw simulatedFailure }
-        return try EventLoop.start(name: name, kind: .ioUring, cpu: cpu) { loop throws(RingIOError) in
+        return try EventLoop.start(
+            name: start.name, kind: .ioUring, cpu: start.cpu, faults: start.faults, threadStartError: start.threadStartError
+        ) { loop throws(RingIOError) in
             try URingBackend(loop: loop, configuration: configuration)
         }
     }
 
-    private static func startEpoll(name: String, cpu: Int?) throws(RingIOError) -> EventLoop {
-        try EventLoop.start(name: name, kind: .epoll, cpu: cpu) { loop throws(RingIOError) in try EpollBackend(loop: loop) }
+    private static func startEpoll(_ start: LoopStart) throws(RingIOError) -> EventLoop {
+        try EventLoop.start(
+            name: start.name, kind: .epoll, cpu: start.cpu, faults: start.faults, threadStartError: start.threadStartError
+        ) { loop throws(RingIOError) in try EpollBackend(loop: loop) }
     }
 
     private static func environmentValue() -> String? {

@@ -72,6 +72,10 @@ package struct BackendCounters: Sendable, Equatable {
     package var receiveBuffersHeldPeak = 0
     /// The provided buffers held at the start of the loop's last turn.
     package var receiveBuffersHeld = 0
+    /// Times a full submission queue was not taken by the kernel at once (io_uring).
+    package var fullSubmissionQueueRetries = 0
+    /// Times the backend failed for good and stopped its loop.
+    package var ringFailures = 0
 
     package init() {}
 }

@@ -28,12 +28,17 @@ public final class UDPSocket: @unchecked Sendable {
         self.context = "UDP socket \(localAddress)" + (targetAddress.map { " → \($0)" } ?? "")
     }
 
+    /// The most bytes a receive buffer needs: the longest UDP datagram, rounded up.
+    static let largestDatagram = 65536
+
     /// The bound port.
     public var port: Int { Int(localAddress.port ?? 0) }
 
     /// Receives one datagram.
     ///
-    /// - Parameter maxBytes: the largest datagram to accept (at least 1; default 65,536, enough for any UDP datagram).
+    /// - Parameter maxBytes: the largest datagram to accept (at least 1; default 65,536, enough for
+    ///   any UDP datagram). A larger value means the same as 65,536: memory for the receive is
+    ///   sized by the largest datagram UDP can carry, never by `maxBytes` alone.
     /// - Returns: the datagram's bytes and its sender.
     /// - Throws: ``RingIOError`` `.messageTruncated` when the datagram was longer than `maxBytes`
     ///   (`partialData` holds the first `maxBytes` bytes, `bytesTransferred` the full size);
@@ -43,8 +48,11 @@ public final class UDPSocket: @unchecked Sendable {
         guard maxBytes > 0 else {
             throw RingIOError(.invalidArgument, "receive(maxBytes: \(maxBytes)) on \(context): maxBytes must be at least 1")
         }
+        // No UDP datagram is longer than 65,535 bytes (IPv6 jumbograms aside, which Linux UDP
+        // sockets do not receive), so a larger maxBytes truncates nothing: cap the buffer.
+        let capacity = min(maxBytes, Self.largestDatagram)
         return try await loop.confine {
-            let (bytes, sender, length) = try await channel.receive(maxBytes: maxBytes)
+            let (bytes, sender, length) = try await channel.receive(maxBytes: capacity)
             let from = sender ?? targetAddress ?? .unix(path: "")
             if length > bytes.count {
                 throw RingIOError(

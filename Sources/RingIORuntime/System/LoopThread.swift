@@ -2,6 +2,7 @@
 import CLiburing
 import CRingIOSystem
 import Glibc
+import RingIOCore
 
 /// Starts and identifies the OS threads event loops run on.
 enum LoopThread {
@@ -11,19 +12,28 @@ enum LoopThread {
     }
 
     /// Starts a joinable thread named `name` (at most 15 bytes are kept) running `body`.
-    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    ///
+    /// - Parameter simulatedError: fail as if `pthread_create` returned this errno (tests).
+    /// - Throws: `RingIOError` naming the thread and `pthread_create`'s error (EAGAIN when the
+    ///   process or the system is out of threads, or memory for a stack).
+    static func spawn(name: String, simulatedError: Int32? = nil, _ body: @escaping @Sendable () -> Void) throws(RingIOError) -> pthread_t {
         // The retained box is released by the new thread; it is the only owner from then on.
-        let context = Unmanaged.passRetained(Start(body)).toOpaque()
+        let context = Unmanaged.passRetained(Start(body))
         var thread = pthread_t()
-        let result = pthread_create(
-            &thread, nil,
-            { argument in
-                guard let argument else { return nil }
-                let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
-                start.body()
-                return nil
-            }, context)
-        precondition(result == 0, "pthread_create failed with error \(result)")
+        let result =
+            simulatedError
+            ?? pthread_create(
+                &thread, nil,
+                { argument in
+                    guard let argument else { return nil }
+                    let start = Unmanaged<Start>.fromOpaque(argument).takeRetainedValue()
+                    start.body()
+                    return nil
+                }, context.toOpaque())
+        guard result == 0 else {
+            context.release()
+            throw RingIOError.system(errno: result, "start the thread of \(name) (pthread_create)")
+        }
         return thread
     }
 

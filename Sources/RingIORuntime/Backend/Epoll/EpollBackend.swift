@@ -172,9 +172,20 @@ final class EpollBackend: IOBackend {
                 timeout = -1
             }
         }
-        let count = ringio_epoll_wait(epollFD, events, Self.eventBatch, timeout)
+        var count: Int32
+        if let injected = loop.faults.takeEnterResult() {
+            count = -1
+            errno = -injected
+        } else {
+            // A failed loop is stopping: it looks at most every 10 ms, and never sleeps for good.
+            count = ringio_epoll_wait(epollFD, events, Self.eventBatch, loop.hasFailed ? (timeout < 0 ? 10 : min(timeout, 10)) : timeout)
+            if count < 0 && loop.hasFailed { _ = Glibc.poll(nil, 0, 10) }
+        }
         if count < 0 && errno != EINTR {
-            preconditionFailure("epoll_wait failed: \(String(cString: strerror(errno)))")
+            // EBADF, EFAULT or EINVAL: the epoll descriptor or its memory is unusable; the loop
+            // cannot see readiness any more, so it stops rather than spin or crash.
+            let code = errno
+            loop.backendFailed("epoll_wait failed: \(String(cString: strerror(code))) (\(RingIOError.errnoName(code)))")
         }
         for index in 0..<Int(max(count, 0)) {
             let event = events[index]

@@ -29,6 +29,12 @@ final class URingBackend: IOBackend {
     /// The ring. Allocated so its address is stable for liburing.
     private let ring: UnsafeMutablePointer<io_uring>
     private let cqes: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+    /// Completions copied out of the completion queue, dispatched in order; `dispatching` is
+    /// the batch being dispatched (swapped, so neither allocates in steady state).
+    @exclusivity(unchecked) private var pending: [(UInt64, Int32, UInt32)] = []
+    @exclusivity(unchecked) private var dispatching: [(UInt64, Int32, UInt32)] = []
+    /// Where an operation prepared on a failed ring writes its SQE (never submitted).
+    private let scratchSQE: UnsafeMutablePointer<io_uring_sqe>
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
     /// Deadlines of waiting operations, earliest first. One IORING_OP_TIMEOUT is kept armed for
     /// the earliest (a few more while an earlier one replaces a later one), so an operation with
@@ -63,6 +69,10 @@ final class URingBackend: IOBackend {
         ring = .allocate(capacity: 1)
         ring.initialize(to: io_uring())
         cqes = .allocate(capacity: Int(Self.cqeBatch))
+        scratchSQE = .allocate(capacity: 1)
+        scratchSQE.initialize(to: io_uring_sqe())
+        pending.reserveCapacity(Int(Self.cqeBatch))
+        dispatching.reserveCapacity(Int(Self.cqeBatch))
         wakeBuffer = .allocate(capacity: 1)
         wakeBuffer.initialize(to: 0)
         timespecs = .allocate(capacity: Self.timespecCount)
@@ -92,6 +102,7 @@ final class URingBackend: IOBackend {
         guard result == 0 else {
             ring.deallocate()
             cqes.deallocate()
+            scratchSQE.deallocate()
             wakeBuffer.deallocate()
             timespecs.deallocate()
             throw RingIOError(
@@ -103,6 +114,7 @@ final class URingBackend: IOBackend {
             io_uring_queue_exit(ring)
             ring.deallocate()
             cqes.deallocate()
+            scratchSQE.deallocate()
             wakeBuffer.deallocate()
             timespecs.deallocate()
             throw RingIOError(.backendUnavailable, "the kernel's io_uring does not support \(missing)")
@@ -166,11 +178,86 @@ final class URingBackend: IOBackend {
     // MARK: - Submission
 
     /// The next free SQE, flushing the submission queue to the kernel if it is full.
+    @inline(__always)
     func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
         if let sqe = io_uring_get_sqe(ring) { return sqe }
-        _ = io_uring_submit(ring)
-        if let sqe = io_uring_get_sqe(ring) { return sqe }
-        preconditionFailure("io_uring submission queue still full after io_uring_submit")
+        return sqeAfterMakingRoom()
+    }
+
+    /// The submission queue is full: submit it. The kernel may take nothing: EBUSY when
+    /// completions are waiting for room in a full completion queue (kernels without
+    /// IORING_FEAT_NODROP, or whose overflow list is backed up), EAGAIN when it is short of
+    /// memory for requests. Then the completion queue is emptied into `pending` (dispatched in
+    /// order later in this turn) to make room, and the submit is tried again; with no completion
+    /// to move, it waits for one. A ring that has failed for good (EBADR: the kernel dropped
+    /// completions) gets a scratch SQE nobody submits, and the loop is stopping.
+    @inline(never)
+    private func sqeAfterMakingRoom() -> UnsafeMutablePointer<io_uring_sqe> {
+        while true {
+            let injected = loop.faults.takeFullQueueSubmitResult()
+            let result = injected ?? io_uring_submit(ring)
+            if let sqe = io_uring_get_sqe(ring) { return sqe }
+            counters.fullSubmissionQueueRetries += 1
+            if result == -EBADR || loop.hasFailed {
+                ringFailed(result)
+                scratchSQE.initialize(to: io_uring_sqe())
+                return scratchSQE
+            }
+            if harvestCompletions() == 0 && injected == nil {
+                var cqe: UnsafeMutablePointer<io_uring_cqe>?
+                let waited = io_uring_wait_cqe(ring, &cqe)
+                if waited < 0 && waited != -EINTR && waited != -EAGAIN && waited != -EBUSY && waited != -ETIME {
+                    ringFailed(waited)
+                }
+            }
+        }
+    }
+
+    /// Moves the completions in the completion queue into `pending`; returns how many.
+    @discardableResult
+    private func harvestCompletions() -> Int {
+        var moved = 0
+        while true {
+            let count = io_uring_peek_batch_cqe(ring, cqes, Self.cqeBatch)
+            if count == 0 { break }
+            for index in 0..<Int(count) {
+                guard let cqe = cqes[index] else { continue }
+                if loop.faults.droppedCompletions > 0 && cqe.pointee.user_data < Self.wakeToken
+                    && cqe.pointee.user_data & Self.timerBit == 0
+                {
+                    loop.faults.droppedCompletions -= 1
+                    continue
+                }
+                pending.append((cqe.pointee.user_data, cqe.pointee.res, cqe.pointee.flags))
+            }
+            io_uring_cq_advance(ring, count)
+            moved += Int(count)
+            if count < Self.cqeBatch { break }
+        }
+        return moved
+    }
+
+    /// Dispatches `pending` in order, including completions moved there while dispatching.
+    private func dispatchPending() {
+        while !pending.isEmpty {
+            swap(&pending, &dispatching)
+            for (userData, result, flags) in dispatching { dispatch(userData: userData, result: result, flags: flags) }
+            dispatching.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// `io_uring_enter` failed with an error the loop cannot go on from: EBADR (the kernel could
+    /// not allocate room for completions and dropped them, so some operations will never hear
+    /// back) or one that means the ring itself is unusable. The loop stops (see
+    /// `EventLoop.backendFailed`).
+    private func ringFailed(_ result: Int32) {
+        guard !loop.hasFailed else { return }
+        counters.ringFailures += 1
+        let what =
+            result == -EBADR
+            ? "io_uring dropped completions (EBADR: the kernel was out of memory for completions that did not fit)"
+            : "io_uring_enter failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))"
+        loop.backendFailed(what)
     }
 
     /// Submits one SQE prepared by `prepare` and suspends until its CQE (or interruption).
@@ -258,19 +345,27 @@ final class URingBackend: IOBackend {
             counters.receiveBuffersHeldPeak = max(counters.receiveBuffersHeldPeak, receiveBuffers.lentCount)
         }
         noteCompletionQueueOverflow()
-        let result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
-        if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {
-            preconditionFailure("io_uring_enter failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))")
+        // Completions moved out while the submission queue was full come first: they are older.
+        dispatchPending()
+        let result: Int32
+        if let injected = loop.faults.takeEnterResult() {
+            result = injected
+        } else if loop.hasFailed {
+            // A failed ring's waits fail at once: submit what is queued and look, waiting for
+            // the ring's descriptor for at most 10 ms, so the stopping loop does not spin.
+            var poll = pollfd(fd: ring.pointee.ring_fd, events: Int16(POLLIN), revents: 0)
+            if blocking { _ = Glibc.poll(&poll, 1, 10) }
+            result = io_uring_submit(ring)
+        } else {
+            result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
         }
-        while true {
-            let count = io_uring_peek_batch_cqe(ring, cqes, Self.cqeBatch)
-            if count == 0 { break }
-            for index in 0..<Int(count) {
-                guard let cqe = cqes[index] else { continue }
-                dispatch(userData: cqe.pointee.user_data, result: cqe.pointee.res, flags: cqe.pointee.flags)
-            }
-            io_uring_cq_advance(ring, count)
-            if count < Self.cqeBatch { break }
+        if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {
+            ringFailed(result)
+        }
+        // Copied out before dispatch, so a dispatch that meets a full submission queue can move
+        // later completions out of the ring without seeing these again.
+        while harvestCompletions() > 0 || !pending.isEmpty {
+            dispatchPending()
         }
         // Overflow that built up during this turn's wait shows now, before the next enter flushes it.
         noteCompletionQueueOverflow()
@@ -365,6 +460,7 @@ final class URingBackend: IOBackend {
         io_uring_queue_exit(ring)
         ring.deallocate()
         cqes.deallocate()
+        scratchSQE.deallocate()
         wakeBuffer.deallocate()
         timespecs.deallocate()
         sendStaging.releaseAll()
