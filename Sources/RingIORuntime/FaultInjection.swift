@@ -18,6 +18,9 @@ package struct FaultInjection: Sendable {
     /// What the next accepts report instead of the connection they accepted (which is closed,
     /// as the kernel does with a connection that fails while it is accepted): negated errnos.
     package var acceptResults: [Int32] = []
+    /// How many of the next accepted connections fail their set-up (as a `setsockopt` on a
+    /// socket the peer already reset can).
+    package var streamSetupFailures = 0
     /// io_uring: what the next `io_uring_submit` calls for a full submission queue return,
     /// instead of submitting (the SQEs stay queued): negated errnos such as `-EBUSY`.
     package var fullQueueSubmitResults: [Int32] = []
@@ -30,8 +33,9 @@ package struct FaultInjection: Sendable {
 
     package init(
         ioUringStartFailure: RingIOError? = nil, threadStartFailure: (loopIndex: Int, errno: Int32)? = nil,
-        acceptResults: [Int32] = [], fullQueueSubmitResults: [Int32] = [], enterResults: [Int32] = []
+        acceptResults: [Int32] = [], streamSetupFailures: Int = 0, fullQueueSubmitResults: [Int32] = [], enterResults: [Int32] = []
     ) {
+        self.streamSetupFailures = streamSetupFailures
         self.ioUringStartFailure = ioUringStartFailure
         self.threadStartFailure = threadStartFailure
         self.acceptResults = acceptResults

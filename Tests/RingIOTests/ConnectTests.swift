@@ -3,7 +3,17 @@ import Testing
 
 @testable import RingIORuntime
 
-@Suite struct ConnectTests {
+@Suite(.timeLimit(.minutes(2))) struct ConnectTests {
+    /// A task cancelled before it resolves a name used to run the lookup to its end anyway
+    /// (the cancellation handler ran before there was anything to cancel) and get addresses.
+    @Test func aTaskCancelledBeforeResolvingDoesNotResolve() async throws {
+        let lookup = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await NameResolver.resolve(host: "localhost", port: 80)
+        }
+        await #expect(throws: CancellationError.self) { _ = try await lookup.value }
+    }
+
     /// A port nothing listens on (bound, then closed).
     private func closedPort() async throws -> Int {
         let listener = try await createTCPServer(port: 0, host: "127.0.0.1")

@@ -156,3 +156,20 @@ extension DescriptorLeakTests {
 private final class LoopKeeper: @unchecked Sendable {
     var loop: EventLoop?
 }
+
+extension DescriptorLeakTests {
+    /// `connectTCP` connected, then the loop shut down before the stream was made: the
+    /// descriptor used to stay open, owned by nobody. Now it is closed with the error.
+    @Test(.enabled(if: TestEnvironment.isolatedRun), arguments: TestBackends.all)
+    func aConnectedDescriptorWhoseStreamCannotBeMadeIsClosed(backend: BackendPreference) async throws {
+        let runtime = try Runtime(backend: backend)
+        await runtime.shutdown()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        let error = await #expect(throws: RingIOError.self) {
+            _ = try await TCPConnector.makeStream(fd, loop: runtime.loop, fallbackRemote: .ipv4((127, 0, 0, 1), port: 1))
+        }
+        #expect(error?.code == .brokenResource)
+        #expect(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "descriptor \(fd) is still open")
+    }
+}

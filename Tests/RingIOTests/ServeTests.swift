@@ -1,9 +1,10 @@
+import Glibc
 import RingIO
 import Testing
 
 /// `SocketListener.serve` and graceful shutdown: stop accepting, let open connections finish up
 /// to a deadline, then close them.
-@Suite struct ServeTests {
+@Suite(.timeLimit(.minutes(2))) struct ServeTests {
     /// Echoes one line per connection.
     private static let echoLine: @Sendable (SocketStream) async throws -> Void = { stream in
         let line = try await stream.receiveUntil("\n", maxBytes: 1024)
@@ -28,6 +29,46 @@ import Testing
             await listener.close()
             try await serving.value
         }
+    }
+
+    /// One transient accept error (EPERM from a firewall rule, EPROTO, a network error), or one
+    /// connection whose set-up failed, used to end `serve` and close every connection. Now
+    /// each drops only its own connection, and the next client is served.
+    @Test(arguments: TestBackends.all)
+    func transientAcceptErrorsDropOnlyTheirOwnConnection(backend: BackendPreference) async throws {
+        let runtime = try Runtime(backend: backend)
+        try await runtime.run {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let serving = Task {
+                try await listener.serve { stream in
+                    while true { try await stream.sendAll(Array(try await stream.receiveUntil("\n", maxBytes: 1024)) + [10]) }
+                }
+            }
+            let early = try await connectTCP(host: "127.0.0.1", port: port)
+            try await early.sendAll("one\n")
+            #expect(text(try await early.receiveUntil("\n", maxBytes: 100)) == "one")
+            try await runtime.loop.injectFaults {
+                $0.acceptResults = [-EPROTO, -EPERM, -ENETUNREACH, -ECONNABORTED, -EINTR]
+                $0.streamSetupFailures = 1
+            }
+            // Five connections meet the injected accept errors, the sixth a failed set-up.
+            for _ in 0..<6 {
+                let dropped = try await connectTCP(host: "127.0.0.1", port: port)
+                await #expect(throws: RingIOError.self) { try await dropped.receiveSome() }
+                await dropped.close()
+            }
+            let client = try await connectTCP(host: "127.0.0.1", port: port)
+            try await client.sendAll("still serving\n")
+            #expect(text(try await client.receiveUntil("\n", maxBytes: 100)) == "still serving")
+            try await early.sendAll("two\n")
+            #expect(text(try await early.receiveUntil("\n", maxBytes: 100)) == "two")
+            await client.close()
+            await early.close()
+            await listener.close()
+            try await serving.value
+        }
+        await runtime.shutdown()
     }
 
     @Test(arguments: TestBackends.all)

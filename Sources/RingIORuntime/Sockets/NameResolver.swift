@@ -15,20 +15,51 @@ enum NameResolver {
         let waiter = Waiter()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                waiter.continuation.withLock { $0 = continuation }
+                // A task cancelled before it got here ran the handler first: nothing to look up.
+                let cancelled = waiter.state.withLock { state -> Bool in
+                    if case .cancelled = state { return true }
+                    state = .waiting(continuation)
+                    return false
+                }
+                if cancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
                 DispatchQueue.global().async {
                     let result = Result { () throws(RingIOError) in try lookup(host: host, port: port, passive: passive) }
-                    waiter.continuation.withLock { $0.take() }?.resume(with: result.mapError { $0 as any Error })
+                    waiter.take()?.resume(with: result.mapError { $0 as any Error })
                 }
             }
         } onCancel: {
-            waiter.continuation.withLock { $0.take() }?.resume(throwing: CancellationError())
+            waiter.take(cancelling: true)?.resume(throwing: CancellationError())
         }
     }
 
-    /// Whoever takes the continuation first (the lookup or the cancellation) resumes it.
+    /// Whoever takes the continuation first (the lookup or the cancellation) resumes it; a
+    /// cancellation that comes before the continuation exists is remembered.
     private final class Waiter: Sendable {
-        let continuation = Lock<CheckedContinuation<[SocketAddress], any Error>?>(nil)
+        enum State {
+            case idle
+            case waiting(CheckedContinuation<[SocketAddress], any Error>)
+            case cancelled
+            case finished
+        }
+        let state = Lock<State>(.idle)
+
+        func take(cancelling: Bool = false) -> CheckedContinuation<[SocketAddress], any Error>? {
+            state.withLock { state in
+                switch state {
+                case .waiting(let continuation):
+                    state = .finished
+                    return continuation
+                case .idle:
+                    if cancelling { state = .cancelled }
+                    return nil
+                case .cancelled, .finished:
+                    return nil
+                }
+            }
+        }
     }
 
     private static func lookup(host: String, port: Int, passive: Bool) throws(RingIOError) -> [SocketAddress] {

@@ -2,6 +2,7 @@
 import CLiburing
 import CRingIOSystem
 import Glibc
+import Logging
 public import RingIOCore
 
 /// A listening socket: what `createTCPServer` returns.
@@ -41,16 +42,37 @@ public final class SocketListener: @unchecked Sendable {
 
     /// Waits for the next client.
     ///
+    /// Errors of one connection or of a passing condition do not end accepting: a client that
+    /// gave up before it was accepted is skipped; lack of descriptors or memory, EPERM from a
+    /// firewall rule, EPROTO and the network errors accept(2) lists are logged (swift-log, label
+    /// `RingIO`, warning) and retried with a backoff of 10 ms up to 1 s; a connection whose
+    /// set-up fails is closed and logged. Only the listener's own failure is thrown.
+    ///
     /// - Throws: ``RingIOError`` `.closedResource` once the listener is closed, `.busyResource` if
-    ///   another task is accepting, the kernel's error (e.g. EMFILE); `CancellationError`.
+    ///   another task is accepting, the kernel's error when the listener itself is unusable
+    ///   (EBADF, EINVAL, ENOTSOCK); `.timedOut` under a deadline; `CancellationError`.
     public func accept() async throws -> SocketStream {
         try await loop.confine {
-            let fd = try await channel.accept()
-            return try makeStream(fd)
+            while true {
+                let fd = try await channel.accept()
+                do {
+                    return try makeStream(fd)
+                } catch {
+                    // That connection is closed already; the listener and its other clients go on.
+                    Logger(label: "RingIO").warning(
+                        "accepted connection dropped: its set-up failed",
+                        metadata: ["listener": "\(kind) listener \(localAddress)", "error": "\(error)"])
+                }
+            }
         }
     }
 
     private func makeStream(_ fd: Int32) throws -> SocketStream {
+        if loop.faults.streamSetupFailures > 0 {
+            loop.faults.streamSetupFailures -= 1
+            SocketCalls.closeNow(fd)
+            throw RingIOError.system(errno: EINVAL, "set up accepted socket on \(localAddress) (injected)")
+        }
         var isUNIX = false
         if case .unix = localAddress { isUNIX = true }
         if !isUNIX {

@@ -45,17 +45,38 @@ package enum TCPConnector {
         let fd = try await race(addresses, local: local, target: target, loop: loop, delay: happyEyeballsDelay)
         let stream = try await makeStream(fd, loop: loop, fallbackRemote: addresses[0])
         guard let tls else { return stream }
-        if tls.autostart {
-            // A failed handshake closes the stream before the error reaches the caller.
-            try await stream.startTLS(tls.setup)
-        } else {
-            try await stream.prepareTLS(tls.setup, now: false)
+        do {
+            if tls.autostart {
+                try await stream.startTLS(tls.setup)
+            } else {
+                try await stream.prepareTLS(tls.setup, now: false)
+            }
+        } catch {
+            // The caller never gets the stream, so nobody else would close it (closing twice,
+            // after a failed handshake closed it already, does nothing).
+            await stream.close()
+            throw error
         }
         return stream
     }
 
-    private static func makeStream(_ fd: Int32, loop: EventLoop, fallbackRemote: SocketAddress) async throws -> SocketStream {
+    /// The stream for connected descriptor `fd`, which it owns from then on; `fd` is closed
+    /// when the stream cannot be made (the loop has shut down, or the channel fails).
+    static func makeStream(_ fd: Int32, loop: EventLoop, fallbackRemote: SocketAddress) async throws -> SocketStream {
+        var handedOver = false
+        do {
+            return try await adopt(fd, loop: loop, fallbackRemote: fallbackRemote, handedOver: &handedOver)
+        } catch {
+            if !handedOver { SocketCalls.closeNow(fd) }
+            throw error
+        }
+    }
+
+    private static func adopt(
+        _ fd: Int32, loop: EventLoop, fallbackRemote: SocketAddress, handedOver: inout Bool
+    ) async throws -> SocketStream {
         try await loop.confine {
+            handedOver = true
             let localAddress = SocketCalls.localAddress(fd) ?? .unix(path: "")
             let remoteAddress = SocketCalls.remoteAddress(fd) ?? fallbackRemote
             let channel: any StreamChannel

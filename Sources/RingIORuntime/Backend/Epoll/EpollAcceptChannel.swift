@@ -38,22 +38,26 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         while true {
             guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
             if readable {
-                let fd = ringio_accept4(descriptor, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                var fd = ringio_accept4(descriptor, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                let code = fd >= 0 ? 0 : errno
+                if fd >= 0 { fd = backend.loop.injectedAcceptResult(replacing: fd) }
                 if fd >= 0 {
                     backoff.reset()
                     return fd
                 }
-                let code = errno
-                if code == EINTR || code == ECONNABORTED { continue }
-                if AcceptBackoff.isExhaustion(code) {
-                    try await backoff.wait(on: backend.loop, after: code, context: context) { waiter = $0 }
-                    waiter = nil
-                    continue
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    readable = false
+                } else {
+                    let failure = code == 0 ? -fd : code
+                    switch AcceptBackoff.classify(failure) {
+                    case .retryNow: continue
+                    case .fatal: throw RingIOError.system(errno: failure, "accept on \(context)")
+                    case .retryAfterBackoff:
+                        try await backoff.wait(on: backend.loop, after: failure, context: context) { waiter = $0 }
+                        waiter = nil
+                        continue
+                    }
                 }
-                guard code == EAGAIN || code == EWOULDBLOCK else {
-                    throw RingIOError.system(errno: code, "accept on \(context)")
-                }
-                readable = false
             }
             let completion = await backend.park { waiter = $0 }
             waiter = nil

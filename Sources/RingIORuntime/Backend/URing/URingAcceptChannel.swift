@@ -45,10 +45,14 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             }
             if let error = pendingError {
                 pendingError = nil
-                guard AcceptBackoff.isExhaustion(error) else { throw RingIOError.system(errno: error, "accept on \(context)") }
-                try await backoff.wait(on: backend.loop, after: error, context: context) { waiter = $0 }
-                waiter = nil
-                continue
+                switch AcceptBackoff.classify(error) {
+                case .retryNow: continue
+                case .fatal: throw RingIOError.system(errno: error, "accept on \(context)")
+                case .retryAfterBackoff:
+                    try await backoff.wait(on: backend.loop, after: error, context: context) { waiter = $0 }
+                    waiter = nil
+                    continue
+                }
             }
             if !backend.multishotAccept { return try await acceptOnce() }
             if multishot == nil { arm() }
@@ -75,6 +79,8 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
                     io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
                 }, register: { singleAccept = $0 })
             singleAccept = nil
+            var result = completion.result
+            if completion.interruption == nil { result = backend.loop.injectedAcceptResult(replacing: result) }
             if let interruption = completion.interruption {
                 // A connection accepted as the interruption landed is kept for the next accept.
                 if completion.result >= 0 {
@@ -82,22 +88,25 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
                 }
                 throw interruption.error("accept on \(context)")
             }
-            // A client that gave up before being accepted is not the listener's failure.
-            if completion.result == -ECONNABORTED { continue }
-            if completion.result < 0 && AcceptBackoff.isExhaustion(-completion.result) {
-                try await backoff.wait(on: backend.loop, after: -completion.result, context: context) { singleAccept = $0 }
-                singleAccept = nil
-                guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
-                continue
+            if result < 0 {
+                switch AcceptBackoff.classify(-result) {
+                case .retryNow: continue
+                case .fatal: throw RingIOError.system(errno: -result, "accept on \(context)")
+                case .retryAfterBackoff:
+                    try await backoff.wait(on: backend.loop, after: -result, context: context) { singleAccept = $0 }
+                    singleAccept = nil
+                    guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
+                    continue
+                }
             }
-            if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "accept on \(context)") }
             backoff.reset()
-            return completion.result
+            return result
         }
     }
 
     func handleCompletion(result: Int32, flags: UInt32, more: Bool) {
         if !more { multishot = nil }
+        let result = result >= 0 ? backend.loop.injectedAcceptResult(replacing: result) : result
         if result >= 0 {
             if closed {
                 SocketCalls.closeNow(result)
