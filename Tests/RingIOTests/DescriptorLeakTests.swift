@@ -173,3 +173,36 @@ extension DescriptorLeakTests {
         #expect(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "descriptor \(fd) is still open")
     }
 }
+
+extension DescriptorLeakTests {
+    /// Connections a listener took from the kernel but nobody accepted yet (io_uring's
+    /// multishot accept queues them) used to stay open at shutdown when the listener was never
+    /// closed; now the loop closes them with the listener.
+    @Test(.enabled(if: TestEnvironment.isolatedRun), arguments: TestBackends.all)
+    func connectionsQueuedByAListenerNobodyClosedAreClosedAtShutdown(backend: BackendPreference) async throws {
+        let before = openDescriptorCount()
+        try await queueConnectionsAndForgetTheListener(backend)
+        #expect(openDescriptorCount() == before)
+    }
+
+    private func queueConnectionsAndForgetTheListener(_ backend: BackendPreference) async throws {
+        let runtime = try Runtime(backend: backend)
+        try await runtime.run {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let port = try #require(listener.port)
+            let first = try await connectTCP(host: "127.0.0.1", port: port)
+            let accepted = try await listener.accept()
+            let withoutQueued = openDescriptorCount()
+            var clients: [SocketStream] = []
+            for _ in 0..<3 { clients.append(try await connectTCP(host: "127.0.0.1", port: port)) }
+            if backend == .ioUring {
+                // The multishot accept takes them from the kernel into the listener's queue.
+                await eventually { openDescriptorCount() >= withoutQueued + 6 }
+            }
+            for client in clients { await client.close() }
+            await first.close()
+            await accepted.close()
+        }
+        await runtime.shutdown()
+    }
+}

@@ -41,7 +41,9 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             guard !closed else { throw RingIOError(.closedResource, "accept on \(context): the listener is closed") }
             if !accepted.isEmpty {
                 backoff.reset()
-                return accepted.removeFirst()
+                let fd = accepted.removeFirst()
+                backend.loop.release(fd)
+                return fd
             }
             if let error = pendingError {
                 pendingError = nil
@@ -84,7 +86,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             if let interruption = completion.interruption {
                 // A connection accepted as the interruption landed is kept for the next accept.
                 if completion.result >= 0 {
-                    if closed { SocketCalls.closeNow(completion.result) } else { accepted.append(completion.result) }
+                    if closed { SocketCalls.closeNow(completion.result) } else { queue(completion.result) }
                 }
                 throw interruption.error("accept on \(context)")
             }
@@ -111,7 +113,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             if closed {
                 SocketCalls.closeNow(result)
             } else {
-                accepted.append(result)
+                queue(result)
                 if accepted.count >= queueLimit, let multishot { backend.cancelKernelOperation(multishot) }
             }
         } else if result != -ECANCELED && result != -ECONNABORTED {
@@ -120,12 +122,23 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
     }
 
+    /// Keeps an accepted descriptor for the next `accept()`; the loop owns it until then, so it
+    /// is closed at shutdown if the listener never is.
+    private func queue(_ fd: Int32) {
+        accepted.append(fd)
+        backend.loop.adopt(fd)
+    }
+
     nonisolated(nonsending) func close() async {
         guard !closed else { return }
         closed = true
         if let multishot { backend.cancelKernelOperation(multishot) }
         for id in [waiter, singleAccept].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
-        for fd in accepted { SocketCalls.closeNow(fd) }
+        for fd in accepted {
+            // Never named by an SQE: nothing queued can still resolve the number.
+            backend.loop.release(fd)
+            SocketCalls.closeNow(fd)
+        }
         accepted.removeAll()
         let fd = descriptor
         descriptor = -1
