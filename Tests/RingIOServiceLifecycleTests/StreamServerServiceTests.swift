@@ -4,7 +4,7 @@ import RingIOServiceLifecycle
 import ServiceLifecycle
 import Testing
 
-@Suite struct StreamServerServiceTests {
+@Suite(.timeLimit(.minutes(2))) struct StreamServerServiceTests {
     /// A graceful shutdown of the service group lets the open connection finish its exchange,
     /// then the service returns and the port is closed.
     @Test(arguments: [BackendPreference.ioUring, .epoll].filter { Runtime.unavailableReason($0) == nil })

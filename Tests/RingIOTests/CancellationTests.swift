@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct CancellationTests {
+@Suite(.timeLimit(.minutes(2))) struct CancellationTests {
     @Test(arguments: TestBackends.all)
     func cancellingAPendingReceiveThrowsCancellationErrorAndLosesNothing(backend: BackendPreference) async throws {
         try await withStreamPair(backend) { server, client in

@@ -6,7 +6,7 @@ import Testing
 
 /// Counts this process's descriptors, so it runs alone: `tools/test` runs it in its own
 /// `swift test` invocation (other suites open sockets in parallel).
-@Suite(.serialized) struct DescriptorLeakTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct DescriptorLeakTests {
     @Test(.enabled(if: TestEnvironment.isolatedRun), arguments: TestBackends.all)
     func tenThousandConnectCloseCyclesLeakNoDescriptor(backend: BackendPreference) async throws {
         try await withTestRuntime(backend) {

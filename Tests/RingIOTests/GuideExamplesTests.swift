@@ -232,7 +232,7 @@ private func retryingWhileRefused<T>(_ client: () async throws -> T) async throw
     }
 }
 
-@Suite struct GuideExamplesTests {
+@Suite(.timeLimit(.minutes(2))) struct GuideExamplesTests {
     @Test(arguments: TestBackends.all)
     func theGuidesGreetingServerServesGreetsAndShutsDown(backend: BackendPreference) async throws {
         try await withTestRuntime(backend) {

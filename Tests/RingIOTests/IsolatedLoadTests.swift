@@ -5,7 +5,7 @@ import Testing
 /// Load and limits that need the whole process: 20,000 descriptors, resident memory, and
 /// process-wide resource limits. `tools/test` runs this suite in a process of its own, one test
 /// at a time (like ``DescriptorLeakTests``).
-@Suite(.serialized) struct IsolatedLoadTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct IsolatedLoadTests {
     /// The client side of the 10,000-connection test: opens every connection first, then sends
     /// each its number and checks the echo, then closes them all.
     private static let tenThousandClients = """

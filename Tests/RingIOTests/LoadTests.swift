@@ -8,7 +8,7 @@ import Testing
 /// Serialized: each storm holds 4,000 descriptors, so the four storm cases (two tests, two
 /// backends) at once would need 16,000 under a limit of 8,192. (One unserialized run hung with
 /// 1,520 accepted sockets never read; descriptor exhaustion in a client is the suspect.)
-@Suite(.serialized) struct LoadTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct LoadTests {
     /// 2,000 clients connect at the same instant, each sending its number and checking the echo.
     @Test(arguments: TestBackends.all)
     func aConnectStormIsServedCompletely(backend: BackendPreference) async throws {

@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct RuntimeTests {
+@Suite(.timeLimit(.minutes(2))) struct RuntimeTests {
     @Test(arguments: TestBackends.all)
     func runReturnsWhatTheBodyReturns(backend: BackendPreference) async throws {
         let result = try await RingIO.run(backend: backend) { 42 }
@@ -48,7 +48,7 @@ import Testing
     }
 }
 
-@Suite struct BackendSelectionTests {
+@Suite(.timeLimit(.minutes(2))) struct BackendSelectionTests {
     /// What io_uring_setup reports under a seccomp profile that denies it.
     private let denied = RingIOError(.backendUnavailable, "io_uring_setup failed: operation not permitted (EPERM)", errno: 1)
 

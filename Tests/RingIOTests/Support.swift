@@ -55,8 +55,17 @@ func closingAfter(
 }
 
 /// Waits (yielding, not sleeping) until `condition` holds.
-func eventually(_ condition: () async -> Bool) async {
-    while !(await condition()) { await Task.yield() }
+///
+/// It ends when the test is cancelled too (its suite's time limit cancels it), recording an
+/// issue at the caller, so a condition that never comes fails the test instead of hanging it.
+func eventually(_ condition: () async -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async {
+    while !(await condition()) {
+        if Task.isCancelled {
+            Issue.record("the awaited condition never became true before the test was cancelled", sourceLocation: sourceLocation)
+            return
+        }
+        await Task.yield()
+    }
 }
 
 /// The text of a received buffer.

@@ -2,7 +2,7 @@ import Glibc
 import RingIO
 import Testing
 
-@Suite struct TCPListenerTests {
+@Suite(.timeLimit(.minutes(2))) struct TCPListenerTests {
     @Test(arguments: TestBackends.all)
     func portZeroReportsTheBoundPort(backend: BackendPreference) async throws {
         try await withTestRuntime(backend) {

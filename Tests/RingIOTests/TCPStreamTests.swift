@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct TCPStreamTests {
+@Suite(.timeLimit(.minutes(2))) struct TCPStreamTests {
     @Test(arguments: TestBackends.all)
     func receiveSomeReturnsWhatThePeerSent(backend: BackendPreference) async throws {
         try await withStreamPair(backend) { server, client in

@@ -2,7 +2,7 @@ import Glibc
 import RingIO
 import Testing
 
-@Suite struct UNIXStreamTests {
+@Suite(.timeLimit(.minutes(2))) struct UNIXStreamTests {
     @Test(arguments: TestBackends.all)
     func theGuidesUNIXClientAndServerExchangeALine(backend: BackendPreference) async throws {
         let path = try temporaryDirectory() + "/hello.sock"

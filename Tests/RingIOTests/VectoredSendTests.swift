@@ -3,7 +3,7 @@ import RingIO
 import Testing
 
 /// `sendAll(_ buffers: [ByteBuffer])`: several buffers in one gathered send.
-@Suite struct VectoredSendTests {
+@Suite(.timeLimit(.minutes(2))) struct VectoredSendTests {
     /// Buffers with distinct contents, so a reordering or a skipped piece shows.
     private static func pieces(count: Int, size: Int) -> [ByteBuffer] {
         (0..<count).map { index in ByteBuffer((0..<size).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0) }) }
