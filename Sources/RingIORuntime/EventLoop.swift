@@ -1,6 +1,5 @@
 #if os(Linux)
 import Dispatch
-import CLiburing
 import CRingIOSystem
 import Glibc
 import Logging
@@ -194,10 +193,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var openDescriptors: Set<Int32> = []
 
     /// Records that a channel on this loop owns `fd` (loop thread only).
-    func adopt(_ fd: Int32) { openDescriptors.insert(fd) }
+    func track(_ fd: Int32) { openDescriptors.insert(fd) }
 
     /// Records that `fd` was closed by its channel (loop thread only).
-    func release(_ fd: Int32) { openDescriptors.remove(fd) }
+    func untrack(_ fd: Int32) { openDescriptors.remove(fd) }
 
     private func closeForgottenDescriptors() {
         for fd in openDescriptors { SocketCalls.closeNow(fd) }
@@ -209,116 +208,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         _ = Glibc.write(wakeFD, &one, 8)
     }
 
-    // MARK: - Operations (loop thread only)
-
-    /// Starts an operation and suspends until it completes, is cancelled, times out or is closed.
-    ///
-    /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
-    /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
-    nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
-        if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
-        if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
-        let id = table.allocate()
-        if let deadline = Deadline.current {
-            if deadline <= .now {
-                table.release(id)
-                return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
-            }
-            table[id].timerArmed = true
-            backend.armTimer(id, deadline: deadline)
-        }
-        table[id].inKernel = inKernel
-        start(id)
-        let completion = await withTaskCancellationHandler {
-            await withUnsafeContinuation { continuation in
-                if let early = table[id].early {
-                    continuation.resume(returning: early)
-                } else {
-                    table[id].continuation = continuation
-                }
-            }
-        } onCancel: {
-            self.requestInterrupt(id, .cancelled)
-        }
-        // Every caller is confined (see `confine`); a task resumed elsewhere would race the loop.
-        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
-        table.release(id)
-        return completion
-    }
-
-    /// Starts an operation that runs to its completion whatever happens to the caller: neither
-    /// cancellation, nor a deadline, nor the loop stopping interrupts it or returns early.
-    ///
-    /// Closing a descriptor is such an operation: the number must stay taken until the kernel
-    /// has seen every operation queued before the close, so the close cannot be skipped or made
-    /// synchronous because its caller was cancelled or out of time. A stopping loop runs its
-    /// turns until every operation has completed, so it waits for this one too.
-    nonisolated(nonsending) func performToCompletion(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
-        let id = table.allocate()
-        table[id].inKernel = inKernel
-        table[id].uninterruptible = true
-        start(id)
-        let completion = await withUnsafeContinuation { continuation in
-            if let early = table[id].early {
-                continuation.resume(returning: early)
-            } else {
-                table[id].continuation = continuation
-            }
-        }
-        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
-        table.release(id)
-        return completion
-    }
-
-    /// Starts a multishot operation whose completions go to `handler`; returns its id, or `nil`
-    /// when the loop is stopping (nothing would cancel it).
-    func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID? {
-        if isStopping { return nil }
-        let id = table.allocateMultishot(handler)
-        start(id)
-        return id
-    }
-
-    /// Finishes operation `id` (if it is still waiting) and resumes its task.
-    func complete(_ id: OperationID, with completion: Completion) {
-        guard table.isCurrent(id), table[id].state == .waiting else { return }
-        if table[id].timerArmed {
-            table[id].timerArmed = false
-            backend.disarmTimer(id)
-        }
-        var completion = completion
-        if let interruption = table[id].interruption { completion.interruption = interruption }
-        table[id].state = .completed
-        table[id].inKernel = false
-        if let continuation = table[id].continuation {
-            table[id].continuation = nil
-            continuation.resume(returning: completion)
-        } else {
-            table[id].early = completion
-        }
-    }
-
-    /// Interrupts a waiting operation: a parked one completes at once, a kernel one is cancelled
-    /// and completes when the kernel says so.
-    func interrupt(_ id: OperationID, _ reason: Interruption) {
-        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil, !table[id].uninterruptible else { return }
-        table[id].interruption = reason
-        if table[id].inKernel {
-            backend.cancelKernelOperation(id)
-        } else {
-            complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: reason))
-        }
-    }
-
-    /// Called by the backend when the deadline timer of `id` fired.
-    func timerFired(_ id: OperationID) {
-        guard table.isCurrent(id), table[id].state == .waiting, table[id].timerArmed else { return }
-        table[id].timerArmed = false
-        interrupt(id, .timedOut)
-    }
-
     /// Asks the loop to interrupt `id`; safe from any thread (cancellation handlers run anywhere).
-    private func requestInterrupt(_ id: OperationID, _ reason: Interruption) {
+    func requestInterrupt(_ id: OperationID, _ reason: Interruption) {
         let wake = inbox.withLock { inbox -> Bool in
             inbox.interrupts.append((id, reason))
             let wake = inbox.sleeping
@@ -397,7 +288,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             backend.processEvents(blocking: blocking)
             if blocking { inbox.withLock { $0.sleeping = false } }
-            table.recycleRetired()
         }
     }
 
@@ -457,21 +347,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Whether the backend failed (it then waits briefly, never blocking, while the loop stops).
     var hasFailed: Bool { failedAt != nil }
 
-    /// `fd`, an accepted connection, or the accept error a test injected in its place (the
-    /// connection is then closed, as the kernel drops one that fails while it is accepted).
-    @inline(__always)
-    func injectedAcceptResult(replacing fd: Int32) -> Int32 {
-        if faults.acceptResults.isEmpty { return fd }
-        guard let injected = faults.takeAcceptResult() else { return fd }
-        SocketCalls.closeNow(fd)
-        return injected
-    }
-
-    /// Injects more faults on this loop (loop thread only; tests reach it through `confine`).
-    package func injectFaults(_ change: @Sendable (inout FaultInjection) -> Void) async throws {
-        try await confine { change(&faults) }
-    }
-
     /// Stops the loop: operations still waiting fail with `.brokenResource`, then the thread exits.
     /// Returns when the thread has exited.
     ///
@@ -504,47 +379,4 @@ private final class StartupFailure: Sendable {
     let error = Lock<RingIOError?>(nil)
 }
 
-/// The event loop of the current thread, kept in thread-specific storage.
-enum CurrentLoop {
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        let result = pthread_key_create(&key, nil)
-        precondition(result == 0, "pthread_key_create failed with error \(result)")
-        return key
-    }()
-
-    static func set(_ loop: EventLoop) {
-        _ = pthread_setspecific(key, Unmanaged.passUnretained(loop).toOpaque())
-    }
-
-    static func clear() {
-        _ = pthread_setspecific(key, nil)
-    }
-
-    static func get() -> EventLoop? {
-        guard let pointer = pthread_getspecific(key) else { return nil }
-        // The loop object outlives its thread: the thread's closure holds it until it returns.
-        return Unmanaged<EventLoop>.fromOpaque(pointer).takeUnretainedValue()
-    }
-}
-
-extension Interruption {
-    /// The error a task sees when its operation was interrupted.
-    func error(_ what: @autoclosure () -> String, bytesTransferred: Int? = nil) -> any Error {
-        switch self {
-        case .cancelled:
-            return CancellationError()
-        case .timedOut:
-            return RingIOError(.timedOut, "\(what()): the deadline passed", bytesTransferred: bytesTransferred)
-        case .closed:
-            return RingIOError(.closedResource, "\(what()): the resource was closed", bytesTransferred: bytesTransferred)
-        case .shutdown:
-            return RingIOError(.brokenResource, "\(what()): the event loop shut down", bytesTransferred: bytesTransferred)
-        case .loopFailed:
-            return RingIOError(
-                .brokenResource, "\(what()): the event loop stopped because its kernel interface failed (the log says why)",
-                bytesTransferred: bytesTransferred)
-        }
-    }
-}
 #endif

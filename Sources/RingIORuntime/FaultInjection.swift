@@ -58,4 +58,21 @@ package struct FaultInjection: Sendable {
         enterResults.isEmpty ? nil : enterResults.removeFirst()
     }
 }
+
+extension EventLoop {
+    /// `fd`, an accepted connection, or the accept error a test injected in its place (the
+    /// connection is then closed, as the kernel drops one that fails while it is accepted).
+    @inline(__always)
+    func injectedAcceptResult(replacing fd: Int32) -> Int32 {
+        if faults.acceptResults.isEmpty { return fd }
+        guard let injected = faults.takeAcceptResult() else { return fd }
+        SocketCalls.closeNow(fd)
+        return injected
+    }
+
+    /// Injects more faults on this loop (loop thread only; tests reach it through `confine`).
+    package func injectFaults(_ change: @Sendable (inout FaultInjection) -> Void) async throws {
+        try await confine { change(&faults) }
+    }
+}
 #endif

@@ -20,16 +20,6 @@ struct OperationID: Equatable, Sendable {
     }
 }
 
-/// Why an operation ended before the kernel finished it.
-enum Interruption: Sendable {
-    case cancelled
-    case timedOut
-    case closed
-    case shutdown
-    /// The loop's backend failed for good (see `EventLoop.backendFailed`).
-    case loopFailed
-}
-
 /// What an operation's waiter is resumed with.
 struct Completion: Sendable {
     /// The kernel's result: a count or descriptor (>= 0) or a negated errno.
@@ -50,8 +40,8 @@ protocol CompletionHandler: AnyObject {
 ///
 /// A slot holds the waiting task's continuation (or a multishot handler), whether a kernel
 /// request is outstanding, whether a deadline timer is armed, and why it was interrupted.
-/// Freed slots are reused only after the next submission to the kernel, so a timer SQE still
-/// in the submission queue never reads a slot that changed owners.
+/// A freed slot may be reused at once: its generation changes, so a completion or cancel
+/// request still naming the old operation matches nothing.
 final class OperationTable {
     enum State { case free, waiting, completed, multishot }
 
@@ -73,7 +63,6 @@ final class OperationTable {
     /// The handler of each multishot slot (`nil` for the others), by slot index.
     @exclusivity(unchecked) private var handlers: [(any CompletionHandler)?] = []
     @exclusivity(unchecked) private var free: [UInt32] = []
-    @exclusivity(unchecked) private var retiring: [UInt32] = []
     /// Slots not free (waiting, completed-but-not-collected, multishot).
     @exclusivity(unchecked) private(set) var activeCount = 0
 
@@ -81,7 +70,6 @@ final class OperationTable {
         slots.reserveCapacity(capacity)
         handlers.reserveCapacity(capacity)
         free.reserveCapacity(capacity)
-        retiring.reserveCapacity(capacity)
     }
 
     /// Takes a slot for a new waiting operation.
@@ -139,15 +127,7 @@ final class OperationTable {
         slots[index].interruption = nil
         slots[index].uninterruptible = false
         activeCount -= 1
-        retiring.append(id.slot)
-    }
-
-    /// Makes slots released before the last submission reusable.
-    func recycleRetired() {
-        if !retiring.isEmpty {
-            free.append(contentsOf: retiring)
-            retiring.removeAll(keepingCapacity: true)
-        }
+        free.append(id.slot)
     }
 
     /// Every slot that is in use, for shutdown.

@@ -1,5 +1,4 @@
 #if os(Linux)
-import CLiburing
 import Glibc
 import Logging
 import RingIOCore
@@ -53,11 +52,11 @@ struct AcceptBackoff {
         waits += 1
         if let outer = Deadline.current, outer <= .now + pause {
             // The caller's own deadline comes first: let its timeout surface.
-            let completion = await loop.perform(inKernel: false, register)
+            let completion = await loop.park(register)
             if let interruption = completion.interruption { throw interruption.error("accept on \(context)") }
             return
         }
-        let completion = try await withDeadline(.now + pause) { await loop.perform(inKernel: false, register) }
+        let completion = try await withDeadline(.now + pause) { await loop.park(register) }
         switch completion.interruption {
         case .timedOut?, nil: return
         case let interruption?: throw interruption.error("accept on \(context)")

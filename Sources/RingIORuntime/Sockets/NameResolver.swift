@@ -1,6 +1,5 @@
 #if os(Linux)
 import Dispatch
-import CLiburing
 import CRingIOSystem
 import Glibc
 import RingIOCore

@@ -1,5 +1,4 @@
 #if os(Linux)
-import CLiburing
 import CRingIOSystem
 import Glibc
 

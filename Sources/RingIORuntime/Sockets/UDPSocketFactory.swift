@@ -1,5 +1,4 @@
 #if os(Linux)
-import CLiburing
 import Glibc
 import RingIOCore
 

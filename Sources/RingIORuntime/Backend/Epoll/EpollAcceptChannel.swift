@@ -21,14 +21,14 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         self.descriptor = fd
         self.context = context
         token = try backend.register(fd, self, describing: context)
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     var isAccepting: Bool { waiter != nil }
 
     func handleReadiness(_ events: UInt32) {
         readable = true
-        if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        if let waiter { backend.loop.wake(waiter) }
     }
 
     nonisolated(nonsending) func accept() async throws -> Int32 {
@@ -72,7 +72,7 @@ final class EpollAcceptChannel: AcceptChannel, ReadinessHandler {
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

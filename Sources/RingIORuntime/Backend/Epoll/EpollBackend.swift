@@ -78,7 +78,7 @@ final class EpollBackend: IOBackend {
 
     /// Parks the calling task until `complete` or an interruption; `register` receives the id.
     nonisolated(nonsending) func park(_ register: (OperationID) -> Void) async -> Completion {
-        await loop.perform(inKernel: false, register)
+        await loop.park(register)
     }
 
     // MARK: - IOBackend
@@ -242,7 +242,7 @@ private final class ConnectWaiter: ReadinessHandler {
     func handleReadiness(_ events: UInt32) {
         if events & (UInt32(RINGIO_EPOLLOUT) | UInt32(RINGIO_EPOLLERR) | UInt32(RINGIO_EPOLLHUP)) != 0 {
             writable = true
-            if let id { loop.complete(id, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            if let id { loop.wake(id) }
         }
     }
 }

@@ -26,7 +26,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         receiveMessage = try MessageBuffer(maxDescriptors: 0)
         sendMessage = try MessageBuffer(maxDescriptors: 0)
         token = try backend.register(fd, self, describing: context)
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     var isReceiving: Bool { receiver != nil }
@@ -34,11 +34,11 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
     func handleReadiness(_ events: UInt32) {
         if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLERR | RINGIO_EPOLLHUP) != 0 {
             readable = true
-            if let receiver { backend.loop.complete(receiver, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            if let receiver { backend.loop.wake(receiver) }
         }
         if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLERR | RINGIO_EPOLLHUP) != 0 {
             writable = true
-            if let sender { backend.loop.complete(sender, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            if let sender { backend.loop.wake(sender) }
         }
     }
 
@@ -116,7 +116,7 @@ final class EpollDatagramChannel: DatagramChannel, ReadinessHandler {
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

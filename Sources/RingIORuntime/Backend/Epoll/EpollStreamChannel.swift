@@ -34,17 +34,17 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         token = try backend.register(fd, self, describing: context)
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     func handleReadiness(_ events: UInt32) {
         if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             readable = true
-            if let receiver { backend.loop.complete(receiver, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            if let receiver { backend.loop.wake(receiver) }
         }
         if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             writable = true
-            if let sender { backend.loop.complete(sender, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            if let sender { backend.loop.wake(sender) }
         }
     }
 
@@ -237,7 +237,7 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         let fd = descriptor
         descriptor = -1
         backend.deregister(fd, token: token)
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

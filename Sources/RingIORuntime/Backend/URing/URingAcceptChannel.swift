@@ -28,7 +28,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         self.backend = backend
         self.descriptor = fd
         self.context = context
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     var isAccepting: Bool { waiter != nil || singleAccept != nil }
@@ -42,7 +42,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             if !accepted.isEmpty {
                 backoff.reset()
                 let fd = accepted.removeFirst()
-                backend.loop.release(fd)
+                backend.loop.untrack(fd)
                 return fd
             }
             if let error = pendingError {
@@ -59,7 +59,7 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
             if !backend.multishotAccept { return try await acceptOnce() }
             if multishot == nil { arm() }
             if multishot == nil { return try await acceptOnce() }
-            let completion = await backend.loop.perform(inKernel: false) { waiter = $0 }
+            let completion = await backend.loop.park { waiter = $0 }
             waiter = nil
             if let interruption = completion.interruption { throw interruption.error("accept on \(context)") }
         }
@@ -119,14 +119,14 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         } else if result != -ECANCELED && result != -ECONNABORTED {
             pendingError = -result
         }
-        if let waiter { backend.loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        if let waiter { backend.loop.wake(waiter) }
     }
 
     /// Keeps an accepted descriptor for the next `accept()`; the loop owns it until then, so it
     /// is closed at shutdown if the listener never is.
     private func queue(_ fd: Int32) {
         accepted.append(fd)
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     nonisolated(nonsending) func close() async {
@@ -136,13 +136,13 @@ final class URingAcceptChannel: AcceptChannel, CompletionHandler {
         for id in [waiter, singleAccept].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
         for fd in accepted {
             // Never named by an SQE: nothing queued can still resolve the number.
-            backend.loop.release(fd)
+            backend.loop.untrack(fd)
             SocketCalls.closeNow(fd)
         }
         accepted.removeAll()
         let fd = descriptor
         descriptor = -1
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

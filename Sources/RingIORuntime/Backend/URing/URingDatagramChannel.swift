@@ -27,7 +27,7 @@ final class URingDatagramChannel: DatagramChannel {
         self.context = context
         receiveMessage = try MessageBuffer(maxDescriptors: 0)
         sendMessage = try MessageBuffer(maxDescriptors: 0)
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     var isReceiving: Bool { receiveOperation != nil }
@@ -103,7 +103,7 @@ final class URingDatagramChannel: DatagramChannel {
         for id in [receiveOperation, sendOperation].compactMap({ $0 }) { backend.loop.interrupt(id, .closed) }
         let fd = descriptor
         descriptor = -1
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

@@ -64,7 +64,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         self.context = context
         receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
-        backend.loop.adopt(fd)
+        backend.loop.track(fd)
     }
 
     // MARK: Receiving
@@ -90,7 +90,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                 if let chunk = try await receiveOnce(maxBytes: maxBytes) { return chunk }
                 continue
             }
-            let completion = await backend.loop.perform(inKernel: false) { receiver = $0 }
+            let completion = await backend.loop.park { receiver = $0 }
             receiver = nil
             if let interruption = completion.interruption { throw interruption.error("receive on \(context)") }
         }
@@ -183,7 +183,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         } else if result != -ECANCELED {
             terminal = -result
         }
-        if let receiver { backend.loop.complete(receiver, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        if let receiver { backend.loop.wake(receiver) }
     }
 
     // MARK: Sending
@@ -336,7 +336,7 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
         receivedDescriptors.closeAll()
         let fd = descriptor
         descriptor = -1
-        backend.loop.release(fd)
+        backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
 }

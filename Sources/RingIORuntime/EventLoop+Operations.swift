@@ -1,0 +1,128 @@
+#if os(Linux)
+import Glibc
+import RingIOCore
+
+/// The lifecycle of one operation, loop thread only: start it, suspend its task, complete or
+/// interrupt it, and resume the task exactly once, after the slot is consistent.
+extension EventLoop {
+    /// Starts an operation and suspends until it completes, is cancelled, times out or is closed.
+    ///
+    /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
+    /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
+    nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
+        if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
+        if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
+        let id = table.allocate()
+        if let deadline = Deadline.current {
+            if deadline <= .now {
+                table.release(id)
+                return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
+            }
+            table[id].timerArmed = true
+            backend.armTimer(id, deadline: deadline)
+        }
+        table[id].inKernel = inKernel
+        start(id)
+        let completion = await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                if let early = table[id].early {
+                    continuation.resume(returning: early)
+                } else {
+                    table[id].continuation = continuation
+                }
+            }
+        } onCancel: {
+            self.requestInterrupt(id, .cancelled)
+        }
+        // Every caller is confined (see `confine`); a task resumed elsewhere would race the loop.
+        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
+        table.release(id)
+        return completion
+    }
+
+    /// Parks the task until ``wake(_:)``, an interruption or its deadline: an operation with no
+    /// kernel work of its own (a task waiting for a channel's state to change).
+    @inline(__always)
+    nonisolated(nonsending) func park(_ register: (OperationID) -> Void) async -> Completion {
+        await perform(inKernel: false, register)
+    }
+
+    /// Wakes parked operation `id`. The completion carries no result: the woken task looks at
+    /// the state it was waiting on.
+    @inline(__always)
+    func wake(_ id: OperationID) {
+        complete(id, with: Completion(result: 0, flags: 0, interruption: nil))
+    }
+
+    /// Starts an operation that runs to its completion whatever happens to the caller: neither
+    /// cancellation, nor a deadline, nor the loop stopping interrupts it or returns early.
+    ///
+    /// Closing a descriptor is such an operation: the number must stay taken until the kernel
+    /// has seen every operation queued before the close, so the close cannot be skipped or made
+    /// synchronous because its caller was cancelled or out of time. A stopping loop runs its
+    /// turns until every operation has completed, so it waits for this one too.
+    nonisolated(nonsending) func performToCompletion(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
+        let id = table.allocate()
+        table[id].inKernel = inKernel
+        table[id].uninterruptible = true
+        start(id)
+        let completion = await withUnsafeContinuation { continuation in
+            if let early = table[id].early {
+                continuation.resume(returning: early)
+            } else {
+                table[id].continuation = continuation
+            }
+        }
+        assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
+        table.release(id)
+        return completion
+    }
+
+    /// Starts a multishot operation whose completions go to `handler`; returns its id, or `nil`
+    /// when the loop is stopping (nothing would cancel it).
+    func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID? {
+        if isStopping { return nil }
+        let id = table.allocateMultishot(handler)
+        start(id)
+        return id
+    }
+
+    /// Finishes operation `id` (if it is still waiting) and resumes its task.
+    func complete(_ id: OperationID, with completion: Completion) {
+        guard table.isCurrent(id), table[id].state == .waiting else { return }
+        if table[id].timerArmed {
+            table[id].timerArmed = false
+            backend.disarmTimer(id)
+        }
+        var completion = completion
+        if let interruption = table[id].interruption { completion.interruption = interruption }
+        table[id].state = .completed
+        table[id].inKernel = false
+        if let continuation = table[id].continuation {
+            table[id].continuation = nil
+            continuation.resume(returning: completion)
+        } else {
+            table[id].early = completion
+        }
+    }
+
+    /// Interrupts a waiting operation: a parked one completes at once, a kernel one is cancelled
+    /// and completes when the kernel says so.
+    func interrupt(_ id: OperationID, _ reason: Interruption) {
+        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil, !table[id].uninterruptible else { return }
+        table[id].interruption = reason
+        if table[id].inKernel {
+            backend.cancelKernelOperation(id)
+        } else {
+            complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: reason))
+        }
+    }
+
+    /// Called by the backend when the deadline timer of `id` fired.
+    func timerFired(_ id: OperationID) {
+        guard table.isCurrent(id), table[id].state == .waiting, table[id].timerArmed else { return }
+        table[id].timerArmed = false
+        interrupt(id, .timedOut)
+    }
+}
+#endif
