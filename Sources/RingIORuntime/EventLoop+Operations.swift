@@ -19,7 +19,7 @@ extension EventLoop {
                 return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
             }
             table[id].timerArmed = true
-            backend.armTimer(id, deadline: deadline)
+            timers.insert(id, deadline: deadline)
         }
         table[id].inKernel = inKernel
         start(id)
@@ -92,7 +92,9 @@ extension EventLoop {
         guard table.isCurrent(id), table[id].state == .waiting else { return }
         if table[id].timerArmed {
             table[id].timerArmed = false
-            backend.disarmTimer(id)
+            // Lazy: the entry stays in the heap until it comes due or the heap is rebuilt.
+            let table = self.table
+            timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
         }
         var completion = completion
         if let interruption = table[id].interruption { completion.interruption = interruption }
@@ -118,11 +120,16 @@ extension EventLoop {
         }
     }
 
-    /// Called by the backend when the deadline timer of `id` fired.
-    func timerFired(_ id: OperationID) {
-        guard table.isCurrent(id), table[id].state == .waiting, table[id].timerArmed else { return }
-        table[id].timerArmed = false
-        interrupt(id, .timedOut)
+    /// Interrupts, with `.timedOut`, every operation whose deadline has passed.
+    func fireDueTimers() {
+        guard let earliest = timers.earliest, earliest <= .now else { return }
+        timers.popDue(now: .now, into: &dueTimers)
+        for id in dueTimers where table.isCurrent(id) && table[id].state == .waiting && table[id].timerArmed {
+            timers.noteFired()
+            table[id].timerArmed = false
+            interrupt(id, .timedOut)
+        }
+        dueTimers.removeAll(keepingCapacity: true)
     }
 }
 #endif

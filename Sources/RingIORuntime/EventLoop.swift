@@ -29,6 +29,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var spareInterrupts: [(OperationID, Interruption)] = []
     @exclusivity(unchecked) private var backendStorage: (any IOBackend)?
     @exclusivity(unchecked) private(set) var isStopping = false
+    /// Deadlines of waiting operations, earliest first: one heap per loop, for both backends,
+    /// which are told only how long a turn may wait.
+    @exclusivity(unchecked) var timers = TimerHeap()
+    @exclusivity(unchecked) var dueTimers: [OperationID] = []
     /// When the backend failed for good (its kernel interface returned an error it cannot go on
     /// from); the loop then stops, see ``backendFailed(_:)``.
     @exclusivity(unchecked) private var failedAt: ContinuousClock.Instant?
@@ -286,8 +290,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                     return true
                 }
             }
-            backend.processEvents(blocking: blocking)
+            let wait: BackendWait
+            if !blocking {
+                wait = .now
+            } else if let earliest = timers.earliest {
+                wait = earliest <= .now ? .now : .until(earliest)
+            } else {
+                wait = .untilEvent
+            }
+            backend.processEvents(wait)
             if blocking { inbox.withLock { $0.sleeping = false } }
+            fireDueTimers()
         }
     }
 

@@ -16,6 +16,16 @@ public enum BackendKind: String, Sendable, CustomStringConvertible, CaseIterable
 /// (wait for a completion, arm a timer, cancel an operation) into kernel work, and reports back
 /// through the loop's operation table (`EventLoop.complete(_:with:)` and `interrupt`).
 /// The socket types above never see which backend they run on: they talk to channels.
+/// How long a turn may wait for events (SwiftNIO's selector strategies).
+enum BackendWait {
+    /// Not at all: look and return.
+    case now
+    /// Until an event, however long.
+    case untilEvent
+    /// Until an event or `deadline`, whichever comes first.
+    case until(ContinuousClock.Instant)
+}
+
 protocol IOBackend: AnyObject {
     /// The backend's kind.
     var kind: BackendKind { get }
@@ -42,14 +52,11 @@ protocol IOBackend: AnyObject {
     /// cancellation or deadline: a close cannot be skipped.
     nonisolated(nonsending) func close(fd: Int32) async
 
-    /// One turn's kernel work: submit what is queued, wait for events if `blocking`, dispatch them.
-    func processEvents(blocking: Bool)
+    /// One turn's kernel work: submit what is queued, wait for events as `wait` allows, and
+    /// dispatch them. Deadlines are the loop's: it passes the earliest as `.until`.
+    func processEvents(_ wait: BackendWait)
     /// Stops the kernel work for operation `id` (it was cancelled, timed out or closed).
     func cancelKernelOperation(_ id: OperationID)
-    /// Arms a timer that interrupts `id` with `.timedOut` at `deadline`.
-    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant)
-    /// Disarms the timer of `id` (it completed first).
-    func disarmTimer(_ id: OperationID)
     /// Releases the backend's kernel resources; the loop thread calls it last.
     func close()
     /// Overflows and exhaustion the backend has handled (zero where they cannot happen).

@@ -13,8 +13,8 @@ protocol ReadinessHandler: AnyObject {
 ///
 /// Every socket is non-blocking and registered once, edge-triggered, for input and output.
 /// An operation first tries its system call; on EAGAIN it parks (a table operation without kernel
-/// work) until the descriptor's next edge, then tries again. Deadlines live in a timer heap whose
-/// earliest entry bounds `epoll_wait`. The semantics the socket types see are the io_uring
+/// work) until the descriptor's next edge, then tries again. The loop's earliest deadline bounds
+/// `epoll_wait`. The semantics the socket types see are the io_uring
 /// backend's: same channels, same errors, same cancellation. Loop-confined.
 final class EpollBackend: IOBackend {
     let kind = BackendKind.epoll
@@ -29,8 +29,6 @@ final class EpollBackend: IOBackend {
     private static let wakeToken: UInt64 = .max
     @exclusivity(unchecked) private var handlers: [(any ReadinessHandler)?] = []
     @exclusivity(unchecked) private var freeTokens: [Int] = []
-    @exclusivity(unchecked) private var timers = TimerHeap()
-    @exclusivity(unchecked) private var due: [OperationID] = []
     @exclusivity(unchecked) private var closed = false
 
     /// Creates the epoll instance and registers the loop's wake-up eventfd.
@@ -153,24 +151,13 @@ final class EpollBackend: IOBackend {
         SocketCalls.closeNow(fd)
     }
 
-    func processEvents(blocking: Bool) {
+    func processEvents(_ wait: BackendWait) {
         receivePool.collectReleased()
-        var timeout: Int32 = 0
-        if blocking {
-            if let earliest = timers.earliest {
-                let remaining = ContinuousClock.now.duration(to: earliest).components
-                if remaining.seconds >= Int64(Int32.max / 1000) {
-                    // A deadline weeks away (`withTimeout(.seconds(Int64.max))`): wait as long as
-                    // epoll can, then look again; the milliseconds would overflow.
-                    timeout = Int32.max
-                } else {
-                    let milliseconds =
-                        remaining.seconds * 1000 + (remaining.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-                    timeout = Int32(clamping: max(milliseconds, 0))
-                }
-            } else {
-                timeout = -1
-            }
+        var timeout: Int32
+        switch wait {
+        case .now: timeout = 0
+        case .untilEvent: timeout = -1
+        case .until(let deadline): timeout = Self.milliseconds(until: deadline)
         }
         var count: Int32
         if let injected = loop.faults.takeEnterResult() {
@@ -197,27 +184,20 @@ final class EpollBackend: IOBackend {
                 handler.handleReadiness(event.events)
             }
         }
-        if timers.earliest != nil {
-            timers.popDue(now: .now, into: &due)
-            for id in due {
-                if loop.table.isCurrent(id) && loop.table[id].timerArmed { timers.noteFired() }
-                loop.timerFired(id)
-            }
-            due.removeAll(keepingCapacity: true)
-        }
+    }
+
+    /// epoll_wait's timeout for `deadline`: rounded up, so the loop never wakes just before it.
+    private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
+        let remaining = ContinuousClock.now.duration(to: deadline).components
+        // A deadline weeks away (`withTimeout(.seconds(Int64.max))`): wait as long as epoll can,
+        // then look again; the milliseconds would overflow.
+        if remaining.seconds >= Int64(Int32.max / 1000) { return Int32.max }
+        let milliseconds = remaining.seconds * 1000 + (remaining.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(clamping: max(milliseconds, 0))
     }
 
     func cancelKernelOperation(_ id: OperationID) {
         // epoll has no operations in the kernel: every wait is parked and `interrupt` ends it.
-    }
-
-    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant) {
-        timers.insert(id, deadline: deadline)
-    }
-
-    func disarmTimer(_ id: OperationID) {
-        let table = loop.table
-        timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
     }
 
     func close() {

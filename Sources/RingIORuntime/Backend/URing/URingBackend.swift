@@ -13,13 +13,12 @@ import RingIOCore
 ///
 /// Loop-confined: created and used on its loop's thread only.
 final class URingBackend: IOBackend {
-    /// `user_data` of CQEs nobody waits for (cancel requests, timer removals).
+    /// `user_data` of CQEs nobody waits for: cancel requests, and the timeout SQE liburing
+    /// queues for a timed wait on kernels without IORING_FEAT_EXT_ARG (its LIBURING_UDATA_TIMEOUT
+    /// is this value too).
     private static let ignoredToken: UInt64 = .max
     /// `user_data` of the read on the loop's wake-up eventfd.
     private static let wakeToken: UInt64 = .max - 1
-    /// Set in the `user_data` of a kernel timeout that wakes the loop for the deadline heap
-    /// (the low bits number the timeout).
-    private static let timerBit: UInt64 = 1 << 63
     private static let cqeBatch: UInt32 = 256
 
     let kind = BackendKind.ioUring
@@ -36,17 +35,6 @@ final class URingBackend: IOBackend {
     /// Where an operation prepared on a failed ring writes its SQE (never submitted).
     private let scratchSQE: UnsafeMutablePointer<io_uring_sqe>
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
-    /// Deadlines of waiting operations, earliest first. One IORING_OP_TIMEOUT is kept armed for
-    /// the earliest (a few more while an earlier one replaces a later one), so an operation with
-    /// a deadline costs a heap insertion, not two SQEs and a kernel timer of its own.
-    @exclusivity(unchecked) private var timers = TimerHeap()
-    @exclusivity(unchecked) private var due: [OperationID] = []
-    /// Kernel timeouts in flight: their number (in `user_data`) and the instant they fire at.
-    @exclusivity(unchecked) private var kernelTimeouts: [(number: UInt64, deadline: ContinuousClock.Instant)] = []
-    @exclusivity(unchecked) private var nextTimeoutNumber: UInt64 = 0
-    /// Timespecs the kernel reads when it takes a timeout SQE; fixed memory, used round-robin.
-    private let timespecs: UnsafeMutablePointer<__kernel_timespec>
-    private static let timespecCount = 64
     /// The provided buffer ring fed to multishot recv, if the kernel supports it.
     let receiveBuffers: URingBufferRing?
     /// Blocks that `send` copies non-owned bytes into while the kernel reads them.
@@ -75,8 +63,6 @@ final class URingBackend: IOBackend {
         dispatching.reserveCapacity(Int(Self.cqeBatch))
         wakeBuffer = .allocate(capacity: 1)
         wakeBuffer.initialize(to: 0)
-        timespecs = .allocate(capacity: Self.timespecCount)
-        timespecs.initialize(repeating: __kernel_timespec(), count: Self.timespecCount)
 
         var enabled: [String] = []
         var result: Int32 = -EINVAL
@@ -104,7 +90,6 @@ final class URingBackend: IOBackend {
             cqes.deallocate()
             scratchSQE.deallocate()
             wakeBuffer.deallocate()
-            timespecs.deallocate()
             throw RingIOError(
                 .backendUnavailable, "io_uring_setup failed: \(String(cString: strerror(-result))) (\(RingIOError.errnoName(-result)))",
                 errno: -result)
@@ -116,7 +101,6 @@ final class URingBackend: IOBackend {
             cqes.deallocate()
             scratchSQE.deallocate()
             wakeBuffer.deallocate()
-            timespecs.deallocate()
             throw RingIOError(.backendUnavailable, "the kernel's io_uring does not support \(missing)")
         }
 
@@ -222,9 +206,7 @@ final class URingBackend: IOBackend {
             if count == 0 { break }
             for index in 0..<Int(count) {
                 guard let cqe = cqes[index] else { continue }
-                if loop.faults.droppedCompletions > 0 && cqe.pointee.user_data < Self.wakeToken
-                    && cqe.pointee.user_data & Self.timerBit == 0
-                {
+                if loop.faults.droppedCompletions > 0 && cqe.pointee.user_data < Self.wakeToken {
                     loop.faults.droppedCompletions -= 1
                     continue
                 }
@@ -293,52 +275,9 @@ final class URingBackend: IOBackend {
         io_uring_sqe_set_data64(sqe, Self.ignoredToken)
     }
 
-    func armTimer(_ id: OperationID, deadline: ContinuousClock.Instant) {
-        timers.insert(id, deadline: deadline)
-        armKernelTimeoutIfNeeded()
-    }
-
-    func disarmTimer(_ id: OperationID) {
-        // Lazy: the entry stays in the heap until it comes due or the heap is rebuilt.
-        let table = loop.table
-        timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
-    }
-
-    /// Makes sure a kernel timeout fires no later than the earliest deadline.
-    private func armKernelTimeoutIfNeeded() {
-        guard let earliest = timers.earliest else { return }
-        if kernelTimeouts.contains(where: { $0.deadline <= earliest }) { return }
-        let number = nextTimeoutNumber
-        nextTimeoutNumber &+= 1
-        let spec = timespecs + Int(number % UInt64(Self.timespecCount))
-        let remaining = max(ContinuousClock.now.duration(to: earliest), .zero).components
-        spec.pointee.tv_sec = remaining.seconds
-        spec.pointee.tv_nsec = remaining.attoseconds / 1_000_000_000
-        let sqe = nextSQE()
-        io_uring_prep_timeout(sqe, spec, 0, 0)
-        io_uring_sqe_set_data64(sqe, Self.timerBit | number)
-        kernelTimeouts.append((number, earliest))
-        if kernelTimeouts.count >= Self.timespecCount / 2 {
-            // Too many replaced timeouts in flight: submit now so their timespecs are read.
-            _ = io_uring_submit(ring)
-        }
-    }
-
-    /// A kernel timeout fired (or was cancelled): interrupt every operation whose deadline passed.
-    private func kernelTimeoutCompleted(_ number: UInt64) {
-        kernelTimeouts.removeAll { $0.number == number }
-        timers.popDue(now: .now, into: &due)
-        for id in due {
-            if loop.table.isCurrent(id) && loop.table[id].timerArmed { timers.noteFired() }
-            loop.timerFired(id)
-        }
-        due.removeAll(keepingCapacity: true)
-        armKernelTimeoutIfNeeded()
-    }
-
     // MARK: - The turn
 
-    func processEvents(blocking: Bool) {
+    func processEvents(_ wait: BackendWait) {
         if let receiveBuffers {
             receiveBuffers.reclaimReleased()
             counters.receiveBuffersHeld = receiveBuffers.lentCount
@@ -354,10 +293,23 @@ final class URingBackend: IOBackend {
             // A failed ring's waits fail at once: submit what is queued and look, waiting for
             // the ring's descriptor for at most 10 ms, so the stopping loop does not spin.
             var poll = pollfd(fd: ring.pointee.ring_fd, events: Int16(POLLIN), revents: 0)
-            if blocking { _ = Glibc.poll(&poll, 1, 10) }
+            if case .now = wait {} else { _ = Glibc.poll(&poll, 1, 10) }
             result = io_uring_submit(ring)
         } else {
-            result = blocking ? io_uring_submit_and_wait(ring, 1) : io_uring_submit_and_get_events(ring)
+            switch wait {
+            case .now:
+                result = io_uring_submit_and_get_events(ring)
+            case .untilEvent:
+                result = io_uring_submit_and_wait(ring, 1)
+            case .until(let deadline):
+                // The timeout goes with the enter call itself (IORING_FEAT_EXT_ARG; liburing
+                // queues a timeout SQE instead on kernels without it, whose completion carries
+                // `ignoredToken`), so a deadline costs no SQE.
+                let remaining = max(ContinuousClock.now.duration(to: deadline), .zero).components
+                var timeout = __kernel_timespec(tv_sec: remaining.seconds, tv_nsec: remaining.attoseconds / 1_000_000_000)
+                var cqe: UnsafeMutablePointer<io_uring_cqe>?
+                result = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &timeout, nil)
+            }
         }
         if result < 0 && result != -EINTR && result != -EAGAIN && result != -EBUSY && result != -ETIME {
             ringFailed(result)
@@ -396,10 +348,6 @@ final class URingBackend: IOBackend {
             return
         default:
             break
-        }
-        if userData & Self.timerBit != 0 {
-            kernelTimeoutCompleted(userData & ~Self.timerBit)
-            return
         }
         let id = OperationID(userData: userData)
         guard loop.table.isCurrent(id) else { return }
@@ -462,7 +410,6 @@ final class URingBackend: IOBackend {
         cqes.deallocate()
         scratchSQE.deallocate()
         wakeBuffer.deallocate()
-        timespecs.deallocate()
         sendStaging.releaseAll()
     }
 }

@@ -1,4 +1,5 @@
-/// The deadlines of parked operations, earliest first (a binary min-heap).
+/// The deadlines of the loop's waiting operations, earliest first (a binary min-heap); one per
+/// loop, whatever the backend: the backend is only told how long it may wait.
 ///
 /// Removal is lazy: a timer whose operation finished first stays in the heap until it reaches
 /// the top (the loop then ignores it, the operation's slot no longer arms a timer), and the heap
