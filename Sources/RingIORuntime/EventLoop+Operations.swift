@@ -12,24 +12,14 @@ extension EventLoop {
     nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
         if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
         if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
-        let id = table.allocate()
-        if let deadline = Deadline.current {
-            if deadline <= .now {
-                table.release(id)
-                return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
-            }
-            table[id].timerArmed = true
-            timers.insert(id, deadline: deadline)
-        }
-        table[id].inKernel = inKernel
+        let deadline = Deadline.current
+        if let deadline, deadline <= .now { return Completion(result: -ETIME, flags: 0, interruption: .timedOut) }
+        let id = table.allocate(inKernel: inKernel, hasDeadline: deadline != nil)
+        if let deadline { timers.insert(id, deadline: deadline) }
         start(id)
         let completion = await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
-                if let early = table[id].early {
-                    continuation.resume(returning: early)
-                } else {
-                    table[id].continuation = continuation
-                }
+                if let early = table[id].suspend(continuation) { continuation.resume(returning: early) }
             }
         } onCancel: {
             self.requestInterrupt(id, .cancelled)
@@ -62,16 +52,10 @@ extension EventLoop {
     /// synchronous because its caller was cancelled or out of time. A stopping loop runs its
     /// turns until every operation has completed, so it waits for this one too.
     nonisolated(nonsending) func performToCompletion(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
-        let id = table.allocate()
-        table[id].inKernel = inKernel
-        table[id].uninterruptible = true
+        let id = table.allocate(inKernel: inKernel, uninterruptible: true)
         start(id)
         let completion = await withUnsafeContinuation { continuation in
-            if let early = table[id].early {
-                continuation.resume(returning: early)
-            } else {
-                table[id].continuation = continuation
-            }
+            if let early = table[id].suspend(continuation) { continuation.resume(returning: early) }
         }
         assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
         table.release(id)
@@ -89,34 +73,24 @@ extension EventLoop {
 
     /// Finishes operation `id` (if it is still waiting) and resumes its task.
     func complete(_ id: OperationID, with completion: Completion) {
-        guard table.isCurrent(id), table[id].state == .waiting else { return }
-        if table[id].timerArmed {
-            table[id].timerArmed = false
+        guard table.isCurrent(id) else { return }
+        let (action, disarmsTimer) = table[id].complete(with: completion)
+        if disarmsTimer {
             // Lazy: the entry stays in the heap until it comes due or the heap is rebuilt.
             let table = self.table
             timers.noteDisarmed { table.isCurrent($0) && table[$0].timerArmed }
         }
-        var completion = completion
-        if let interruption = table[id].interruption { completion.interruption = interruption }
-        table[id].state = .completed
-        table[id].inKernel = false
-        if let continuation = table[id].continuation {
-            table[id].continuation = nil
-            continuation.resume(returning: completion)
-        } else {
-            table[id].early = completion
-        }
+        if case .resume(let continuation, let completion) = action { continuation.resume(returning: completion) }
     }
 
     /// Interrupts a waiting operation: a parked one completes at once, a kernel one is cancelled
     /// and completes when the kernel says so.
     func interrupt(_ id: OperationID, _ reason: Interruption) {
-        guard table.isCurrent(id), table[id].state == .waiting, table[id].interruption == nil, !table[id].uninterruptible else { return }
-        table[id].interruption = reason
-        if table[id].inKernel {
-            backend.cancelKernelOperation(id)
-        } else {
-            complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: reason))
+        guard table.isCurrent(id) else { return }
+        switch table[id].interrupt(reason) {
+        case .cancelKernelRequest: backend.cancelKernelOperation(id)
+        case .completeNow(let completion): complete(id, with: completion)
+        case .ignore: break
         }
     }
 
@@ -124,9 +98,8 @@ extension EventLoop {
     func fireDueTimers() {
         guard let earliest = timers.earliest, earliest <= .now else { return }
         timers.popDue(now: .now, into: &dueTimers)
-        for id in dueTimers where table.isCurrent(id) && table[id].state == .waiting && table[id].timerArmed {
+        for id in dueTimers where table.isCurrent(id) && table[id].deadlinePassed() {
             timers.noteFired()
-            table[id].timerArmed = false
             interrupt(id, .timedOut)
         }
         dueTimers.removeAll(keepingCapacity: true)

@@ -316,7 +316,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         isStopping = true
         let reason: Interruption = failedAt == nil ? .shutdown : .loopFailed
         for id in table.activeIDs() {
-            if table[id].state == .multishot {
+            if table[id].isMultishot {
                 backend.cancelKernelOperation(id)
             } else {
                 interrupt(id, reason)
@@ -341,18 +341,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// last completion (`-ECANCELED`).
     private func abandonAll(_ interruption: Interruption) {
         for id in table.activeIDs() where table.isCurrent(id) {
-            switch table[id].state {
-            case .waiting:
-                table[id].interruption = interruption
-                table[id].inKernel = false
-                table[id].uninterruptible = false
-                complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: interruption))
-            case .multishot:
+            if table[id].isMultishot {
                 let handler = table.handler(id)
                 table.release(id)
                 handler?.handleCompletion(result: -ECANCELED, flags: 0, more: false)
-            case .free, .completed:
-                break
+            } else if table[id].isWaiting {
+                complete(id, with: Completion(result: -ECANCELED, flags: 0, interruption: interruption))
             }
         }
     }

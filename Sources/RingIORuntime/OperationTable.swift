@@ -38,32 +38,18 @@ protocol CompletionHandler: AnyObject {
 
 /// The loop's operations in flight. Loop-confined: only the loop thread touches it.
 ///
-/// A slot holds the waiting task's continuation (or a multishot handler), whether a kernel
-/// request is outstanding, whether a deadline timer is armed, and why it was interrupted.
-/// A freed slot may be reused at once: its generation changes, so a completion or cancel
-/// request still naming the old operation matches nothing.
+/// Each slot is an ``OperationLifecycle`` (the waiting task's continuation, whether a kernel
+/// request is outstanding, whether a deadline counts, why it was interrupted); a multishot
+/// operation's handler lives beside it. A freed slot may be reused at once: its generation
+/// changes, so a completion or cancel request still naming the old operation matches nothing.
 final class OperationTable {
-    enum State { case free, waiting, completed, multishot }
-
-    struct Slot {
-        var generation: UInt32 = 0
-        var state: State = .free
-        var continuation: UnsafeContinuation<Completion, Never>?
-        var early: Completion?
-        var inKernel = false
-        var timerArmed = false
-        var interruption: Interruption?
-        /// Set for operations that must run to their completion (a close): nothing interrupts them.
-        var uninterruptible = false
-    }
-
     /// Every field of a slot is a plain value (the continuation is a task pointer), so reading
     /// one copies no references; the one reference, a multishot's handler, lives in `handlers`.
-    @exclusivity(unchecked) private(set) var slots: [Slot] = []
+    @exclusivity(unchecked) private(set) var slots: [OperationLifecycle] = []
     /// The handler of each multishot slot (`nil` for the others), by slot index.
     @exclusivity(unchecked) private var handlers: [(any CompletionHandler)?] = []
     @exclusivity(unchecked) private var free: [UInt32] = []
-    /// Slots not free (waiting, completed-but-not-collected, multishot).
+    /// Slots not free (pending, awaiting, completed-but-not-collected, multishot).
     @exclusivity(unchecked) private(set) var activeCount = 0
 
     init(capacity: Int = 1024) {
@@ -72,40 +58,39 @@ final class OperationTable {
         free.reserveCapacity(capacity)
     }
 
-    /// Takes a slot for a new waiting operation.
-    func allocate() -> OperationID {
-        let index: UInt32
-        if let reused = free.popLast() {
-            index = reused
-        } else {
-            index = UInt32(slots.count)
-            slots.append(Slot())
-            handlers.append(nil)
-        }
-        slots[Int(index)].state = .waiting
+    /// Takes a free slot; the caller starts its lifecycle.
+    private func take() -> UInt32 {
         activeCount += 1
+        if let reused = free.popLast() { return reused }
+        slots.append(OperationLifecycle())
+        handlers.append(nil)
+        return UInt32(slots.count - 1)
+    }
+
+    /// Takes a slot for a new operation and starts it (pending).
+    func allocate(inKernel: Bool, hasDeadline: Bool = false, uninterruptible: Bool = false) -> OperationID {
+        let index = take()
+        slots[Int(index)].start(inKernel: inKernel, hasDeadline: hasDeadline, uninterruptible: uninterruptible)
         return OperationID(slot: index, generation: slots[Int(index)].generation)
     }
 
     /// Takes a slot for a multishot operation whose completions go to `handler`.
     func allocateMultishot(_ handler: any CompletionHandler) -> OperationID {
-        let id = allocate()
-        slots[Int(id.slot)].state = .multishot
-        handlers[Int(id.slot)] = handler
-        slots[Int(id.slot)].inKernel = true
-        return id
+        let index = take()
+        slots[Int(index)].startMultishot()
+        handlers[Int(index)] = handler
+        return OperationID(slot: index, generation: slots[Int(index)].generation)
     }
 
     /// The slot `id` names, if it still belongs to that operation.
     @inline(__always)
     func isCurrent(_ id: OperationID) -> Bool {
-        Int(id.slot) < slots.count && slots[Int(id.slot)].generation == id.generation
-            && slots[Int(id.slot)].state != .free
+        Int(id.slot) < slots.count && slots[Int(id.slot)].generation == id.generation && !slots[Int(id.slot)].isFree
     }
 
-    /// The slot of `id`. Read in place (`_read`): a `get` would copy the whole slot, retaining
-    /// and releasing its continuation and handler, to look at one field.
-    subscript(id: OperationID) -> Slot {
+    /// The lifecycle of `id`. Read in place (`_read`): a `get` would copy the whole slot to look
+    /// at one field.
+    subscript(id: OperationID) -> OperationLifecycle {
         _read { yield slots[Int(id.slot)] }
         _modify { yield &slots[Int(id.slot)] }
     }
@@ -117,15 +102,8 @@ final class OperationTable {
     func release(_ id: OperationID) {
         precondition(isCurrent(id), "release of operation \(id) whose slot is not current")
         let index = Int(id.slot)
-        slots[index].generation = (slots[index].generation &+ 1) & 0x7fff_ffff
-        slots[index].state = .free
-        slots[index].continuation = nil
-        slots[index].early = nil
+        slots[index].release()
         handlers[index] = nil
-        slots[index].inKernel = false
-        slots[index].timerArmed = false
-        slots[index].interruption = nil
-        slots[index].uninterruptible = false
         activeCount -= 1
         free.append(id.slot)
     }
@@ -133,7 +111,7 @@ final class OperationTable {
     /// Every slot that is in use, for shutdown.
     func activeIDs() -> [OperationID] {
         var ids: [OperationID] = []
-        for (index, slot) in slots.enumerated() where slot.state != .free {
+        for (index, slot) in slots.enumerated() where !slot.isFree {
             ids.append(OperationID(slot: UInt32(index), generation: slot.generation))
         }
         return ids

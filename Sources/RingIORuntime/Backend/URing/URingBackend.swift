@@ -351,13 +351,12 @@ final class URingBackend: IOBackend {
         }
         let id = OperationID(userData: userData)
         guard loop.table.isCurrent(id) else { return }
-        if loop.table[id].state == .multishot {
+        if loop.table[id].isMultishot {
             let handler = loop.table.handler(id)
             let more = flags & UInt32(IORING_CQE_F_MORE) != 0
             if !more { loop.table.release(id) }
             handler?.handleCompletion(result: result, flags: flags, more: more)
         } else {
-            loop.table[id].inKernel = false
             loop.complete(id, with: Completion(result: result, flags: flags, interruption: nil))
         }
     }
