@@ -354,6 +354,24 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Whether the backend failed (it then waits briefly, never blocking, while the loop stops).
     var hasFailed: Bool { failedAt != nil }
 
+    /// Stops a loop nothing runs on yet and blocks until its thread has exited (a runtime whose
+    /// start failed part-way). Never call it from a loop's thread.
+    func stopAndJoin() {
+        let wake = inbox.withLock { inbox -> Bool in
+            inbox.stopRequested = true
+            let wake = inbox.sleeping
+            inbox.sleeping = false
+            return wake
+        }
+        if wake { wakeUp() }
+        let handle = inbox.withLock { inbox -> pthread_t? in
+            let handle = inbox.joinHandle
+            inbox.joinHandle = nil
+            return handle
+        }
+        if let handle { LoopThread.join(handle) }
+    }
+
     /// Stops the loop: operations still waiting fail with `.brokenResource`, then the thread exits.
     /// Returns when the thread has exited.
     ///

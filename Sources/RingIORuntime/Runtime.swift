@@ -72,8 +72,9 @@ public final class Runtime: Sendable {
                         name: "RingIO loop \(index)", index: index, preference: sameKind, cpu: cpu(index), uring: uring, faults: faults
                     ).0)
             } catch {
-                let started = loops
-                Task { for loop in started { await loop.shutdown() } }
+                // Nothing runs on them yet: stop them and wait for their threads before throwing,
+                // so a failed `Runtime.init` leaves no thread or descriptor behind.
+                for started in loops { started.stopAndJoin() }
                 throw error
             }
         }

@@ -206,3 +206,17 @@ extension DescriptorLeakTests {
         await runtime.shutdown()
     }
 }
+
+extension DescriptorLeakTests {
+    /// A runtime whose second loop cannot start used to leave its first loop to a detached task,
+    /// so its ring and eventfd were still open when `Runtime.init` threw. Now they are closed.
+    @Test(.enabled(if: TestEnvironment.isolatedRun), arguments: TestBackends.all)
+    func aRuntimeThatFailsToStartLeavesNoDescriptorBehind(backend: BackendPreference) async throws {
+        let before = openDescriptorCount()
+        #expect(throws: RingIOError.self) {
+            _ = try Runtime(
+                backend: backend, loopCount: 3, cpuAffinity: nil, faults: FaultInjection(threadStartFailure: (loopIndex: 2, errno: EAGAIN)))
+        }
+        #expect(openDescriptorCount() == before)
+    }
+}
