@@ -122,9 +122,11 @@ let ipv6LoopbackAvailable: Bool = {
     }
 }()
 
-/// A new empty directory under /tmp, for socket files.
+/// A new empty directory under /tmp, for socket files; removed, with what it holds, when the
+/// test process exits.
 func temporaryDirectory() throws -> String {
-    var template = Array("/tmp/ringio-test-XXXXXX".utf8CString)
+    _ = removeTemporaryDirectoriesAtExit
+    var template = Array("/tmp/ringio-test-\(getpid())-XXXXXX".utf8CString)
     let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
         let base = try #require(buffer.baseAddress)
         let result = try #require(mkdtemp(base))
@@ -156,5 +158,34 @@ func closeAll(_ pairs: [(server: SocketStream, client: SocketStream)]) async {
     for pair in pairs {
         await pair.client.close()
         await pair.server.close()
+    }
+}
+
+/// Registers, once, the removal of this process's temporary directories at exit.
+private let removeTemporaryDirectoriesAtExit: Void = {
+    atexit {
+        let prefix = "ringio-test-\(getpid())-"
+        guard let directory = opendir("/tmp") else { return }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix) else { continue }
+            removeTree("/tmp/" + name)
+        }
+    }
+}()
+
+/// Removes `path` and, if it is a directory, everything under it (no symbolic link is followed).
+private func removeTree(_ path: String) {
+    if let directory = opendir(path) {
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(path + "/" + name) } else { unlink(path + "/" + name) }
+        }
+        closedir(directory)
+        rmdir(path)
+    } else {
+        unlink(path)
     }
 }
