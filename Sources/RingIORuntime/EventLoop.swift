@@ -257,6 +257,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return completion
     }
 
+    /// Parks the caller until the `wake` closure handed to `register` is called, bounded by the
+    /// caller's deadline and cancellation (see ``CiphertextTransport/park(_:_:)``).
+    nonisolated(nonsending) func parkUntilWoken(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws {
+        let completion = await perform(inKernel: false) { id in
+            register { [unowned self] in self.complete(id, with: Completion(result: 0, flags: 0, interruption: nil)) }
+        }
+        if let interruption = completion.interruption { throw interruption.error(what) }
+    }
+
     /// Starts a multishot operation whose completions go to `handler`; returns its id, or `nil`
     /// when the loop is stopping (nothing would cancel it).
     func startMultishot(_ handler: any CompletionHandler, _ start: (OperationID) -> Void) -> OperationID? {
