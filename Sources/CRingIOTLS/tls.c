@@ -23,6 +23,10 @@ struct ringio_tls_session {
     BIO *input;   // ciphertext from the peer
     BIO *output;  // ciphertext for the peer
     int server;
+    // Set by the info callback when the peer starts a TLS 1.2 renegotiation that the context refuses.
+    int renegotiation_refused;
+    // Whether the first handshake has finished (a later handshake start is a renegotiation).
+    int handshake_done;
 };
 
 // MARK: - Byte queue BIO
@@ -158,6 +162,18 @@ static void describe_error(const char *fallback, char *error, size_t capacity) {
     ERR_clear_error();
 }
 
+/// A handshake that starts after the first one finished is a TLS 1.2 renegotiation (TLS 1.3's
+/// post-handshake messages do not start one). When the context refuses renegotiation OpenSSL
+/// answers with a no_renegotiation warning and carries on; the session is marked so that the
+/// read fails instead, and a peer cannot make it queue one alert per attempt.
+static void note_handshake_start(const SSL *ssl, int where, int value) {
+    (void)value;
+    if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+    if ((SSL_get_options(ssl) & SSL_OP_NO_RENEGOTIATION) == 0) return;
+    struct ringio_tls_session *session = SSL_get_app_data(ssl);
+    if (session != NULL && session->handshake_done) session->renegotiation_refused = 1;
+}
+
 struct ringio_tls_context *ringio_tls_context_create(int server, char *error, size_t error_capacity) {
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (ctx == NULL) {
@@ -168,8 +184,10 @@ struct ringio_tls_context *ringio_tls_context_create(int server, char *error, si
     // Report an EOF without close_notify as an error; the Swift layer decides what it means.
     SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
-    // No renegotiation: it would make SSL_write wait for reads, and RFC 9266 forbids tls-exporter with it.
+    // No renegotiation: it would make SSL_write wait for reads, every attempt makes output for a
+    // peer that may not read it, and RFC 9266 forbids tls-exporter with it. A context can opt in.
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_info_callback(ctx, note_handshake_start);
     if (!server) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     struct ringio_tls_context *context = calloc(1, sizeof(*context));
     if (context == NULL) {
@@ -314,6 +332,12 @@ int ringio_tls_context_set_versions(struct ringio_tls_context *context, int mini
     return 0;
 }
 
+void ringio_tls_context_allow_renegotiation(struct ringio_tls_context *context) {
+    SSL_CTX_clear_options(context->ctx, SSL_OP_NO_RENEGOTIATION);
+    // OpenSSL 3 refuses a client's renegotiation on a server unless told otherwise.
+    if (context->server) SSL_CTX_set_options(context->ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+}
+
 int ringio_tls_context_set_ciphers(struct ringio_tls_context *context, const char *list, const char *suites, char *error,
                                    size_t error_capacity) {
     if (list != NULL && SSL_CTX_set_cipher_list(context->ctx, list) != 1) {
@@ -346,6 +370,7 @@ struct ringio_tls_session *ringio_tls_session_create(struct ringio_tls_context *
         return NULL;
     }
     SSL_set_bio(session->ssl, session->input, session->output);
+    SSL_set_app_data(session->ssl, session);
     session->server = server;
     if (server) {
         SSL_set_accept_state(session->ssl);
@@ -411,16 +436,27 @@ static int classify(struct ringio_tls_session *session, int result, const char *
 
 int ringio_tls_handshake(struct ringio_tls_session *session, char *error, size_t error_capacity) {
     int result = SSL_do_handshake(session->ssl);
-    if (result == 1) return RINGIO_TLS_OK;
+    if (result == 1) {
+        session->handshake_done = 1;
+        return RINGIO_TLS_OK;
+    }
     return classify(session, result, "TLS handshake failed", error, error_capacity);
 }
 
 int ringio_tls_read(struct ringio_tls_session *session, void *buffer, size_t capacity, size_t *count, char *error,
                     size_t error_capacity) {
     *count = 0;
-    int result = SSL_read_ex(session->ssl, buffer, capacity, count);
-    if (result == 1) return RINGIO_TLS_OK;
-    return classify(session, result, "TLS receive failed", error, error_capacity);
+    if (!session->renegotiation_refused) {
+        int result = SSL_read_ex(session->ssl, buffer, capacity, count);
+        // Bytes decrypted before a refused renegotiation are still returned; the next read fails.
+        if (result == 1) return RINGIO_TLS_OK;
+        if (!session->renegotiation_refused) return classify(session, result, "TLS receive failed", error, error_capacity);
+    }
+    ERR_clear_error();
+    snprintf(error, error_capacity,
+             "TLS receive failed: the peer tried to renegotiate TLS 1.2, which this side refuses (no_renegotiation; "
+             "TLSConfiguration.allowsRenegotiation)");
+    return RINGIO_TLS_FAILED;
 }
 
 int ringio_tls_write(struct ringio_tls_session *session, const void *bytes, size_t length, char *error, size_t error_capacity) {

@@ -56,15 +56,25 @@ public func connectTCP(
 ///     no one, and a failed handshake closes that client only, whose next receive or send throws
 ///     the reason. Pass `false` for STARTTLS (the stream's `startTLS()`).
 ///   - tlsStandardCompatible: treat a client's EOF without close_notify as an error (default).
+///   - handshakeTimeout: how long an autostarted handshake may take (default 30 seconds, as
+///     AnyIO's `TLSListener`). A client that connects and does not complete the handshake in
+///     time has its connection closed; its stream's receive or send throws `.tlsHandshakeFailed`
+///     naming the timeout. Other connections are not affected.
 /// - Returns: the listener; iterate ``SocketListener/acceptConnections()`` for clients.
 /// - Throws: ``RingIOError`` `.addressInUse`, `.invalidArgument`, `.nameResolutionFailed`, or the kernel's error.
 public func createTCPServer(
     port: Int = 0, host: String? = nil, backlog: Int = 4096, reuseAddress: Bool = true, reusePort: Bool = false,
-    tlsContext: TLSContext? = nil, autostartTLS: Bool = true, tlsStandardCompatible: Bool = true
+    tlsContext: TLSContext? = nil, autostartTLS: Bool = true, tlsStandardCompatible: Bool = true,
+    handshakeTimeout: Duration = .seconds(30)
 ) async throws -> SocketListener {
+    guard handshakeTimeout > .zero else {
+        throw RingIOError(.invalidArgument, "createTCPServer: handshakeTimeout \(handshakeTimeout) must be positive")
+    }
     let tls = tlsContext.map { context in
         (
-            setup: TLSSetup(factory: context, role: .server, serverHostname: nil, standardCompatible: tlsStandardCompatible),
+            setup: TLSSetup(
+                factory: context, role: .server, serverHostname: nil, standardCompatible: tlsStandardCompatible,
+                handshakeTimeout: handshakeTimeout),
             autostart: autostartTLS
         )
     }

@@ -52,6 +52,14 @@ public struct TLSInfo: Sendable, Equatable {
 package protocol CiphertextTransport: ByteChunkSource {
     /// Sends every byte of `buffer`.
     nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
+    /// Suspends the caller until the `wake` closure handed to `register` is called, or until the
+    /// caller's deadline passes or its task is cancelled, whichever is first: a layer's task
+    /// waits its turn this way, bounded like any other operation. `wake` may be called after
+    /// the wait ended (it then does nothing).
+    ///
+    /// - Throws: ``RingIOError`` `.timedOut` (naming `what`), `.brokenResource` when the event
+    ///   loop shuts down; `CancellationError`.
+    nonisolated(nonsending) func park(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws
 }
 
 /// A security layer (TLS) that a stream routes its bytes through once started.

@@ -37,6 +37,15 @@ extension EventLoop {
         await perform(inKernel: false, register)
     }
 
+    /// Parks the caller until the `wake` closure handed to `register` is called, bounded by the
+    /// caller's deadline and cancellation (see ``CiphertextTransport/park(_:_:)``).
+    nonisolated(nonsending) func parkUntilWoken(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws {
+        let completion = await park { id in
+            register { [unowned self] in self.wake(id) }
+        }
+        if let interruption = completion.interruption { throw interruption.error(what) }
+    }
+
     /// Wakes parked operation `id`. The completion carries no result: the woken task looks at
     /// the state it was waiting on.
     @inline(__always)

@@ -56,6 +56,16 @@ public struct TLSConfiguration: Sendable {
     public var cipherList: String?
     /// OpenSSL cipher suites for TLS 1.3 (`nil`: OpenSSL's default).
     public var cipherSuites: String?
+    /// Whether a TLS 1.2 peer may renegotiate (off by default; TLS 1.3 has no renegotiation).
+    ///
+    /// Off, a peer's renegotiation (a server's HelloRequest, a client's new ClientHello) is
+    /// answered with a no_renegotiation alert and ends the session: the receive that meets it
+    /// throws `.tlsFailure`. Renegotiation is refused because a send cannot go on while it runs
+    /// (the engine waits for the peer's reply), because each attempt makes the engine write to a
+    /// peer that need not read it, and because `tls-unique` and `tls-exporter` channel bindings
+    /// are unsafe across it (RFC 9266). Turn it on only for a peer that needs it; a send made
+    /// while a renegotiation runs then fails with `.tlsFailure`.
+    public var allowsRenegotiation = false
 
     /// A client configuration: verifies the server against `trustRoots` and its host name.
     public static func client(

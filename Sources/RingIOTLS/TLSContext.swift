@@ -66,6 +66,7 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
         let minimum = Self.wireVersion(configuration.minimumVersion)
         let maximum = configuration.maximumVersion.map(Self.wireVersion) ?? 0
         try check(ringio_tls_context_set_versions(context, minimum, maximum, &error, error.count))
+        if configuration.allowsRenegotiation { ringio_tls_context_allow_renegotiation(context) }
         if configuration.cipherList != nil || configuration.cipherSuites != nil {
             try check(ringio_tls_context_set_ciphers(context, configuration.cipherList, configuration.cipherSuites, &error, error.count))
         }

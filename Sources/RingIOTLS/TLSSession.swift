@@ -10,12 +10,17 @@ import RingIOCore
 /// standard-compatible, and is `.brokenResource` ("possible truncation attack") when it is.
 ///
 /// Not `Sendable`: it belongs to one stream and runs on that stream's event loop. Receiving and
-/// sending may interleave there. Writes to the transport go one at a time, in order: a sender
-/// waits for an active flush to end (every flush ends: its write completes, fails, or is ended
-/// by the stream's close); a receiver that has something to answer (a key update) leaves it to
-/// the active flush, which keeps going until the engine's output is empty. A failed write to the
-/// transport breaks the session for good (its records would no longer line up), and every later
-/// call throws that failure.
+/// sending may interleave there. Writes to the transport go one at a time, in order (a flush).
+/// A sender, or close_notify, waits for an active flush to end before it hands its bytes to the
+/// engine, parked on the transport: its own deadline and cancellation end the wait, and a sender
+/// that gave up there has handed over nothing, so the session goes on. Every flush ends (its
+/// write completes, fails, or is ended by the stream's close). A receiver that has something to
+/// answer (a key update) sends it itself when no flush is active, and otherwise leaves it to the
+/// active flush, which keeps going until the engine's output is empty; past ``outputLimit``
+/// pending bytes it waits for that flush before it reads more, so a peer that keeps asking for
+/// answers without reading them cannot grow the output. A failed write to the transport breaks
+/// the session for good (its records would no longer line up), and every later call throws
+/// that failure.
 final class TLSSession: SecureLayer {
     private let context: TLSContext
     private let session: OpaquePointer
@@ -27,7 +32,13 @@ final class TLSSession: SecureLayer {
     private var sentCloseNotify = false
     private var flushing = false
     private var sending = false
-    private var flushWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Tasks waiting for the active flush to end, each under a ticket so that one whose wait was
+    /// interrupted removes itself: waits that time out do not pile up.
+    private var flushWaiters: [(ticket: UInt64, wake: () -> Void)] = []
+    private var nextTicket: UInt64 = 0
+    /// The most ciphertext the receive path lets pile up behind an active flush before it waits
+    /// for that flush (answers to key updates are tens of bytes each).
+    static let outputLimit = 65536
     /// The failure that broke the session (a lost write, a bad record, a fatal alert); rethrown
     /// by every later call.
     private var broken: (any Error)?
@@ -126,12 +137,12 @@ final class TLSSession: SecureLayer {
             case Int(RINGIO_TLS_OK):
                 // Decrypted bytes are returned even if answering the peer (a key update) fails;
                 // that failure breaks the session and surfaces on the next call.
-                if ringio_tls_pending_output(session) > 0 { try? await flush(waitIfBusy: false) }
+                if ringio_tls_pending_output(session) > 0 { try? await flushAnswers() }
                 return ByteBuffer(storage: storage, lower: 0, upper: count)
             case Int(RINGIO_TLS_CLOSED):
                 return nil
             case Int(RINGIO_TLS_WANT_READ):
-                if ringio_tls_pending_output(session) > 0 { try await flush(waitIfBusy: false) }
+                if ringio_tls_pending_output(session) > 0 { try await flushAnswers() }
                 guard let chunk = try await transport.receiveChunk(maxBytes: Self.recordChunk) else {
                     if standardCompatible {
                         throw RingIOError(
@@ -143,9 +154,12 @@ final class TLSSession: SecureLayer {
                 }
                 feed(chunk)
             default:
-                // A bad record or the peer's fatal alert ends the session: every later receive
-                // fails the same way (OpenSSL itself would report a clean close next).
+                // A bad record, the peer's fatal alert or a refused renegotiation ends the
+                // session: every later receive fails the same way (OpenSSL itself would report a
+                // clean close next). The alert the engine wrote goes out if nothing else is
+                // sending; it is not waited for.
                 let failure = RingIOError(.tlsFailure, error.messageText)
+                if !flushing, ringio_tls_pending_output(session) > 0 { try? await flush() }
                 broken = failure
                 throw failure
             }
@@ -179,6 +193,12 @@ final class TLSSession: SecureLayer {
         while offset < total {
             let length = min(Self.recordChunk, total - offset)
             let start = offset
+            do {
+                try await waitForFlushToEnd("TLS send")
+            } catch var failure as RingIOError {
+                failure.bytesTransferred = offset
+                throw failure
+            }
             let status =
                 bytes.withContiguousStorageIfAvailable { pointer in
                     ringio_tls_write(session, pointer.baseAddress.map { $0 + start }, length, &error, error.count)
@@ -202,29 +222,52 @@ final class TLSSession: SecureLayer {
         guard !sending else {
             throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
         }
+        try await waitForFlushToEnd("TLS sendEOF")
+        guard !sentCloseNotify else { return }
+        guard !sending else {
+            throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
+        }
         sentCloseNotify = true
         _ = ringio_tls_shutdown(session)
         try await flush()
     }
 
-    /// Sends everything the engine has written. Only one flush sends at a time, so records stay
-    /// in order. With `waitIfBusy` false a flush that finds another one active returns at once:
-    /// the active one keeps sending until the output is empty.
-    private nonisolated(nonsending) func flush(waitIfBusy: Bool = true) async throws {
+    /// Waits, parked on the transport, until no flush is active; throws if the session broke
+    /// meanwhile. The caller's deadline and cancellation end the wait.
+    private nonisolated(nonsending) func waitForFlushToEnd(_ what: String) async throws {
         if let broken { throw broken }
         while flushing {
-            guard waitIfBusy else { return }
-            await withCheckedContinuation { flushWaiters.append($0) }
-            if let broken {
-                // Pass the wake-up on, so every waiter learns of the failure.
-                if !flushWaiters.isEmpty { flushWaiters.removeFirst().resume() }
-                throw broken
-            }
+            let ticket = nextTicket
+            nextTicket &+= 1
+            defer { flushWaiters.removeAll { $0.ticket == ticket } }
+            try await transport.park("\(what) waiting for the TLS session's previous write") { flushWaiters.append((ticket, $0)) }
+            if let broken { throw broken }
         }
+    }
+
+    /// Sends what the receive path made the engine write (answers to the peer). Without an active
+    /// flush the receiver sends it itself; with one, the active flush takes it, unless more than
+    /// ``outputLimit`` bytes are waiting: then the receiver waits for that flush first.
+    private nonisolated(nonsending) func flushAnswers() async throws {
+        if flushing {
+            guard ringio_tls_pending_output(session) > Self.outputLimit else { return }
+            try await waitForFlushToEnd("TLS receive")
+        }
+        try await flush()
+    }
+
+    /// Sends everything the engine has written. Only one flush sends at a time, so records stay
+    /// in order; callers make sure none is active (``waitForFlushToEnd(_:)``) before they call it.
+    private nonisolated(nonsending) func flush() async throws {
+        if let broken { throw broken }
+        precondition(!flushing, "TLS flush started while another flush is active")
         flushing = true
         defer {
             flushing = false
-            if !flushWaiters.isEmpty { flushWaiters.removeFirst().resume() }
+            // Every waiter re-checks: waking only one could wake one whose wait already ended.
+            let waiting = flushWaiters
+            flushWaiters = []
+            for waiter in waiting { waiter.wake() }
         }
         while true {
             let pending = ringio_tls_pending_output(session)

@@ -27,7 +27,7 @@ private func handshakeError(
     }
 }
 
-@Suite struct TLSFailureTests {
+@Suite(.timeLimit(.minutes(2))) struct TLSFailureTests {
     @Test(arguments: TestBackends.all)
     func aCertificateFromAnUnknownCAIsRejected(backend: BackendPreference) async throws {
         let pki = try testPKI()

@@ -3,7 +3,7 @@ import Testing
 
 /// A TLS peer that misbehaves after a correct handshake, driven from Python's `ssl` module over
 /// memory BIOs, so it can put exactly the bytes it wants on the wire.
-@Suite struct TLSHostileInputTests {
+@Suite(.timeLimit(.minutes(2))) struct TLSHostileInputTests {
     /// Handshakes, sends one good record ("intact\n"), then per `mode`: half of a record and EOF
     /// (`truncated`), or a whole record with one ciphertext byte flipped (`corrupted`). It then
     /// waits for the server to close the connection.
@@ -74,4 +74,83 @@ import Testing
             await listener.close()
         }
     }
+
+    /// `openssl s_client -tls1_2` (TLS 1.2, so renegotiation exists): sends "hello", waits for the
+    /// server's marker line, then asks to renegotiate ("R"), then (for `again`) sends "again".
+    /// It then closes s_client's input, so s_client ends (it is killed after 5 s at most: it may wait for input that no longer comes).
+    private static let renegotiatingPeer = """
+        import subprocess, sys, threading
+        port, mode = sys.argv[1], sys.argv[2]
+        p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect", "127.0.0.1:" + port, "-servername", "localhost"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Timer(5, p.kill).start()
+        p.stdin.write(b"hello\\n"); p.stdin.flush()
+        seen = b""
+        while b"server-marker" not in seen:
+            line = p.stdout.readline()
+            if not line:
+                sys.exit("s_client ended before the server's marker: " + seen.decode(errors="replace"))
+            seen += line
+        p.stdin.write(b"R\\n"); p.stdin.flush()
+        if mode == "again":
+            while b"RENEGOTIATING" not in seen:
+                line = p.stdout.readline()
+                if not line:
+                    break
+                seen += line
+            p.stdin.write(b"again\\n"); p.stdin.flush()
+        p.stdin.close()
+        seen += p.stdout.read()
+        p.wait()
+        print(seen.decode(errors="replace"))
+        """
+
+    /// A TLS 1.2 client's renegotiation is refused: the session ends with an error that says so,
+    /// so a peer cannot make the server answer (and queue output) once per attempt.
+    @Test(arguments: TestBackends.all)
+    func aTLS12RenegotiationIsRefused(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "refused"])
+            let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
+            try await withTimeout(.seconds(20)) {
+                #expect(text(try await stream.receiveUntil("\n", maxBytes: 100)) == "hello")
+                try await stream.sendAll("server-marker\n")
+                let refused = await #expect(throws: RingIOError.self) { _ = try await stream.receiveSome() }
+                #expect(refused?.code == .tlsFailure)
+                #expect(refused?.message.contains("renegotiate") == true, "\(String(describing: refused))")
+                #expect(await stream.tls?.version == "TLSv1.2")
+            }
+            await stream.close()
+            await listener.close()
+            _ = await peer.value
+        }
+    }
+
+    /// With `allowsRenegotiation` the same client renegotiates and the session goes on.
+    @Test(arguments: TestBackends.all)
+    func aTLS12RenegotiationGoesThroughWhenAllowed(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        var configuration = TLSConfiguration.server(
+            certificateChain: .file(pki.certificate("server")), privateKey: .file(pki.key("server")))
+        configuration.allowsRenegotiation = true
+        let serverContext = try TLSContext(configuration)
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "again"])
+            let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
+            try await withTimeout(.seconds(20)) {
+                #expect(text(try await stream.receiveUntil("\n", maxBytes: 100)) == "hello")
+                try await stream.sendAll("server-marker\n")
+                #expect(text(try await stream.receiveUntil("\n", maxBytes: 100)) == "again")
+            }
+            await stream.close()
+            await listener.close()
+            let outcome = await peer.value
+            #expect(outcome.output.contains("RENEGOTIATING"), "\(outcome.output)")
+        }
+    }
+
 }

@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct TLSRobustnessTests {
+@Suite(.timeLimit(.minutes(2))) struct TLSRobustnessTests {
     @Test(arguments: TestBackends.all)
     func closingWhileASendIsStuckReturnsAndFailsTheSender(backend: BackendPreference) async throws {
         let pki = try testPKI()
@@ -83,6 +83,76 @@ import Testing
             try await client.sendEOF()
             let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
             #expect(end?.code == .endOfStream)
+        }
+    }
+
+    /// A client that connects and never sends a ClientHello is closed once the listener's
+    /// handshakeTimeout has passed; a client served meanwhile goes on, and later ones are served.
+    @Test(arguments: TestBackends.all)
+    func aClientThatNeverHandshakesIsClosedAfterTheHandshakeTimeout(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: .milliseconds(200))
+            let port = try #require(listener.port)
+            let serving = Task {
+                try await listener.serve { stream in
+                    while true {
+                        let line = try await stream.receiveUntil("\n", maxBytes: 100)
+                        try await stream.sendAll(text(line) + "\n")
+                    }
+                }
+            }
+            func echo(_ client: SocketStream, _ line: String) async throws -> String {
+                try await withTimeout(.seconds(20)) {
+                    try await client.sendAll(line + "\n")
+                    return text(try await client.receiveUntil("\n", maxBytes: 100))
+                }
+            }
+            let served = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            #expect(try await echo(served, "before") == "before")
+            // Plain TCP: it never starts the handshake. The 20 s limit is a watchdog, far beyond 200 ms.
+            let silent = try await connectTCP(host: "127.0.0.1", port: port)
+            let end = await #expect(throws: RingIOError.self) {
+                try await withTimeout(.seconds(20)) { try await silent.receiveSome() }
+            }
+            try #require(
+                end?.code == .endOfStream || end?.code == .connectionReset,
+                "the silent client's connection was not closed by the server: \(String(describing: end))")
+            // Its connection is gone from the server; the one being served is not.
+            await eventually { listener.servedConnectionCount == 1 }
+            #expect(try await echo(served, "after") == "after")
+            let later = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            #expect(try await echo(later, "later") == "later")
+            await silent.close()
+            await served.close()
+            await later.close()
+            await listener.close()
+            try await serving.value
+        }
+    }
+
+    /// Receives that time out while the handshake is still running leave no waiter behind.
+    @Test(arguments: TestBackends.all)
+    func handshakeWaitsThatTimeOutAreNotKept(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let silent = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
+            let stream = try await listener.accept()
+            for _ in 0..<20 {
+                let error = await #expect(throws: RingIOError.self) {
+                    try await withTimeout(.milliseconds(5)) { try await stream.receiveSome() }
+                }
+                #expect(error?.code == .timedOut)
+            }
+            #expect(await stream.tlsHandshakeWaiterCount == 0)
+            await silent.close()
+            await stream.close()
+            await listener.close()
         }
     }
 }

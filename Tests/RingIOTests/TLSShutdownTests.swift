@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct TLSShutdownTests {
+@Suite(.timeLimit(.minutes(2))) struct TLSShutdownTests {
     /// What the server's next `receiveExactly(2)` throws after the client closes, per AnyIO's
     /// ragged-EOF matrix: only a standard-compatible server facing a client that skipped
     /// close_notify sees an error other than a clean end of stream.

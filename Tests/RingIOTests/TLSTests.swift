@@ -1,7 +1,7 @@
 import RingIO
 import Testing
 
-@Suite struct TLSTests {
+@Suite(.timeLimit(.minutes(2))) struct TLSTests {
     @Test(arguments: TestBackends.all)
     func aHandshakeOnConnectNegotiatesAndBothSidesAgree(backend: BackendPreference) async throws {
         let pki = try testPKI()

@@ -41,6 +41,8 @@ void ringio_tls_context_set_verify_peer(struct ringio_tls_context *context, int 
 /// list that the client offers.
 int ringio_tls_context_set_alpn(struct ringio_tls_context *context, const unsigned char *wire, size_t length);
 int ringio_tls_context_set_versions(struct ringio_tls_context *context, int minimum, int maximum, char *error, size_t error_capacity);
+/// Lets sessions of `context` renegotiate TLS 1.2 (refused by default).
+void ringio_tls_context_allow_renegotiation(struct ringio_tls_context *context);
 /// TLS 1.2 cipher list and/or TLS 1.3 cipher suites (NULL leaves the default).
 int ringio_tls_context_set_ciphers(struct ringio_tls_context *context, const char *list, const char *suites, char *error,
                                    size_t error_capacity);

@@ -184,6 +184,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
         _ = try? await loop.confine { await security.runBackgroundHandshake(on: loop, channel: channel, receiver: receiver) }
     }
 
+    /// How many receives and sends wait for this stream's handshake (tests check that waits
+    /// that timed out are not kept).
+    package var tlsHandshakeWaiterCount: Int {
+        get async { (try? await loop.confine { security.handshakeWaiterCount }) ?? 0 }
+    }
+
     /// The TLS setup a later `startTLS()` without arguments uses (from `connectTCP(tlsContext:)`
     /// or the listener's context).
     package var storedTLSSetup: TLSSetup? {

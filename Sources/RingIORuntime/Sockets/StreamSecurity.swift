@@ -2,18 +2,26 @@
 package import RingIOCore
 
 /// How a stream starts TLS: the context (as a layer factory), its role, the host name a client
-/// verifies, and whether a ragged EOF is an error.
+/// verifies, whether a ragged EOF is an error, and how long a background handshake may take.
 package struct TLSSetup: Sendable {
     package let factory: any SecureLayerFactory
     package let role: TLSRole
     package let serverHostname: String?
     package let standardCompatible: Bool
+    /// The time limit of a handshake run in the background (a listener's autostart): a peer that
+    /// connects and never finishes it would otherwise hold its stream, and the handler waiting
+    /// on it, forever. `nil` for handshakes run by a caller, which its own deadline bounds.
+    package let handshakeTimeout: Duration?
 
-    package init(factory: any SecureLayerFactory, role: TLSRole, serverHostname: String?, standardCompatible: Bool) {
+    package init(
+        factory: any SecureLayerFactory, role: TLSRole, serverHostname: String?, standardCompatible: Bool,
+        handshakeTimeout: Duration? = nil
+    ) {
         self.factory = factory
         self.role = role
         self.serverHostname = serverHostname
         self.standardCompatible = standardCompatible
+        self.handshakeTimeout = handshakeTimeout
     }
 }
 
@@ -32,6 +40,9 @@ final class StreamSecurity {
     @exclusivity(unchecked) private var waiters: [OperationID] = []
     @exclusivity(unchecked) private var failure: (any Error)?
 
+    /// How many receives and sends wait for the handshake (tests check that none is left behind).
+    var handshakeWaiterCount: Int { waiters.count }
+
     /// Whether TLS is active or on its way (started, or waiting to start).
     var isStartedOrPending: Bool { layer != nil || running }
 
@@ -46,7 +57,21 @@ final class StreamSecurity {
     nonisolated(nonsending) func runBackgroundHandshake(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async {
         guard let setup else { preconditionFailure("runBackgroundHandshake without a reserved TLS setup") }
         running = false
-        try? await handshake(setup, on: loop, channel: channel, receiver: receiver)
+        guard let limit = setup.handshakeTimeout else {
+            try? await handshake(setup, on: loop, channel: channel, receiver: receiver)
+            return
+        }
+        let context = receiver.context
+        try? await withTimeout(limit) {
+            try await handshake(setup, on: loop, channel: channel, receiver: receiver) { error in
+                // The waiting receive or send learns why its stream was closed.
+                guard let error = error as? RingIOError, error.code == .timedOut else { return error }
+                return RingIOError(
+                    .tlsHandshakeFailed,
+                    "TLS handshake on \(context): the peer did not complete it within the listener's "
+                        + "handshakeTimeout (\(limit))")
+            }
+        }
     }
 
     /// Waits for a running handshake, and throws if the handshake failed. Inlined: on the hot
@@ -59,7 +84,14 @@ final class StreamSecurity {
 
     private nonisolated(nonsending) func waitForHandshake(on loop: EventLoop, receiver: BufferedReceiver) async throws {
         while running {
-            let completion = await loop.perform(inKernel: false) { waiters.append($0) }
+            var waiter: OperationID?
+            let completion = await loop.park {
+                waiter = $0
+                waiters.append($0)
+            }
+            // A wait that timed out or was cancelled leaves the list: repeated timed-out receives
+            // on a stream whose handshake is slow must not pile up.
+            if let waiter, completion.interruption != nil { waiters.removeAll { $0 == waiter } }
             if let interruption = completion.interruption {
                 throw interruption.error("waiting for the TLS handshake on \(receiver.context)")
             }
@@ -79,14 +111,15 @@ final class StreamSecurity {
     /// right behind a STARTTLS line) are ciphertext and go to the engine first. On failure the
     /// stream is closed: its bytes can no longer be trusted.
     nonisolated(nonsending) private func handshake(
-        _ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver
+        _ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver,
+        describing describe: (any Error) -> any Error = { $0 }
     ) async throws {
         running = true
         defer {
             running = false
             let waiting = waiters
             waiters = []
-            for waiter in waiting { loop.complete(waiter, with: Completion(result: 0, flags: 0, interruption: nil)) }
+            for waiter in waiting { loop.wake(waiter) }
         }
         do {
             let layer = try setup.factory.makeLayer(
@@ -95,7 +128,7 @@ final class StreamSecurity {
             info = try await layer.handshake()
             self.layer = layer
         } catch {
-            failure = error
+            failure = describe(error)
             receiver.close()
             await channel.close()
             throw error

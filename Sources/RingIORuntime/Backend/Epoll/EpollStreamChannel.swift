@@ -240,5 +240,9 @@ final class EpollStreamChannel: StreamChannel, ReadinessHandler {
         backend.loop.untrack(fd)
         await backend.close(fd: fd)
     }
+
+    nonisolated(nonsending) func park(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws {
+        try await backend.loop.parkUntilWoken("\(what) on \(context)", register)
+    }
 }
 #endif
