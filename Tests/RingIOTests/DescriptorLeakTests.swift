@@ -103,7 +103,7 @@ private func descriptorLimitLeaving(free: Int) -> Int {
     var open = Set<Int>()
     if let directory = opendir("/proc/self/fd") {
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = directoryEntryName(entry)
             if let number = Int(name) { open.insert(number) }
         }
         open.remove(Int(dirfd(directory)))

@@ -168,7 +168,7 @@ private let removeTemporaryDirectoriesAtExit: Void = {
         guard let directory = opendir("/tmp") else { return }
         defer { closedir(directory) }
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = directoryEntryName(entry)
             guard name.hasPrefix(prefix) else { continue }
             removeTree("/tmp/" + name)
         }
@@ -179,7 +179,7 @@ private let removeTemporaryDirectoriesAtExit: Void = {
 private func removeTree(_ path: String) {
     if let directory = opendir(path) {
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = directoryEntryName(entry)
             if name == "." || name == ".." { continue }
             if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(path + "/" + name) } else { unlink(path + "/" + name) }
         }
@@ -188,4 +188,11 @@ private func removeTree(_ path: String) {
     } else {
         unlink(path)
     }
+}
+
+/// The name of a `readdir` entry. Read in place: an entry is only as long as its name, so
+/// copying the 256-byte `d_name` field reads past the end of the directory buffer.
+func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+    guard let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return "" }
+    return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
 }
