@@ -70,6 +70,15 @@ final class FuzzCiphertextTransport: CiphertextTransport {
         }
     }
 
+    /// A sender that finds a (slowed) flush active waits here until the flush wakes it. No loop,
+    /// no deadline: the fuzz run's tasks interleave only at the slowed send's yields.
+    nonisolated(nonsending) func park(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws {
+        trace("transport: \(what) parks")
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            register { continuation.resume() }
+        }
+    }
+
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         check(maxBytes >= 1, "receiveChunk(maxBytes: \(maxBytes)) from the TLS session")
         if trick == .failReceive {
