@@ -146,6 +146,36 @@ import Testing
         }
     }
 
+    /// 100 streams that received once (their multishot receive is armed), then one byte each
+    /// while nobody reads them, on a ring of 64 buffers: a chunk still queued a turn after it
+    /// arrived leaves its buffer, so the ring never runs dry, and every byte is still there.
+    @Test(arguments: Self.ioUring)
+    func bytesNobodyTakesLeaveTheRingAfterATurn(backend: BackendPreference) async throws {
+        try await RingIO.run(backend: backend, uring: URingConfiguration(receiveBufferCount: 64)) {
+            let loop = try #require(EventLoop.current)
+            guard loop.features.contains(where: { $0.contains("provided buffer ring") }) else {
+                print("bytesNobodyTakesLeaveTheRingAfterATurn: skipped, no provided buffer ring (\(loop.features))")
+                return
+            }
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let pairs = try await connectedPairs(101, to: listener)
+            for pair in pairs {
+                try await pair.client.sendAll("a")
+                #expect(text(try await pair.server.receiveExactly(1)) == "a")
+            }
+            for pair in pairs.dropFirst() { try await pair.client.sendAll("b") }
+            // A round trip on the first stream: the turns after the last byte have run.
+            try await pairs[0].client.sendAll("c")
+            #expect(text(try await pairs[0].server.receiveExactly(1)) == "c")
+            let counters = await loop.backendCounters
+            #expect(counters.receiveBufferExhaustions == 0, "100 unread bytes emptied a 64-buffer ring")
+            #expect(counters.receiveBuffersHeldPeak <= 16, "\(counters.receiveBuffersHeldPeak) provided buffers held at once")
+            for pair in pairs.dropFirst() { #expect(text(try await pair.server.receiveExactly(1)) == "b") }
+            await closeAll(pairs)
+            await listener.close()
+        }
+    }
+
     @Test func anOutOfRangeRingSizeIsRejectedByName() async throws {
         let error = #expect(throws: RingIOError.self) {
             _ = try Runtime(backend: .automatic, uring: URingConfiguration(receiveBufferCount: 100))

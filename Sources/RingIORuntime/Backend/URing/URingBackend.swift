@@ -32,6 +32,9 @@ final class URingBackend: IOBackend {
     /// the batch being dispatched (swapped, so neither allocates in steady state).
     @exclusivity(unchecked) private var pending: [(UInt64, Int32, UInt32)] = []
     @exclusivity(unchecked) private var dispatching: [(UInt64, Int32, UInt32)] = []
+    /// Streams whose arrival queue got a chunk nobody took at once; settled at the start of the
+    /// next turn, after the tasks had their chance to take it (`URingStreamChannel.settleArrivals`).
+    @exclusivity(unchecked) private var unsettled: [URingStreamChannel] = []
     /// Where an operation prepared on a failed ring writes its SQE (never submitted).
     private let scratchSQE: UnsafeMutablePointer<io_uring_sqe>
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
@@ -60,6 +63,7 @@ final class URingBackend: IOBackend {
         scratchSQE = .allocate(capacity: 1)
         scratchSQE.initialize(to: io_uring_sqe())
         pending.reserveCapacity(Int(Self.cqeBatch))
+        unsettled.reserveCapacity(Int(Self.cqeBatch))
         dispatching.reserveCapacity(Int(Self.cqeBatch))
         wakeBuffer = .allocate(capacity: 1)
         wakeBuffer.initialize(to: 0)
@@ -277,7 +281,16 @@ final class URingBackend: IOBackend {
 
     // MARK: - The turn
 
+    /// Asks for `channel`'s arrival queue to be settled at the start of the next turn.
+    func settleNextTurn(_ channel: URingStreamChannel) {
+        unsettled.append(channel)
+    }
+
     func processEvents(_ wait: BackendWait) {
+        if !unsettled.isEmpty {
+            for channel in unsettled { channel.settleArrivals() }
+            unsettled.removeAll(keepingCapacity: true)
+        }
         if let receiveBuffers {
             receiveBuffers.reclaimReleased()
             counters.receiveBuffersHeld = receiveBuffers.lentCount

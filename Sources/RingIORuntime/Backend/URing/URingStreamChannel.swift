@@ -74,8 +74,9 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
             if !arrived.isEmpty {
                 let chunk = arrived.takeFromFirstChunk(maxBytes: maxBytes)
-                // The rest waits for a later receive: it must not pin a provided buffer meanwhile.
-                arrived.settle()
+                // The rest waits for a later receive: if it is still here next turn, it leaves
+                // the provided buffer.
+                if !arrived.isEmpty { backend.settleNextTurn(self) }
                 return chunk
             }
             if let terminal {
@@ -167,8 +168,10 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
                         }
                     } else {
                         arrived.append(chunk)
-                        // Nobody waiting: the bytes stay queued, so they leave the ring's buffer.
-                        if receiver == nil { arrived.settle() }
+                        // Nobody waiting: if the bytes are still queued next turn (nobody took
+                        // them when the tasks ran), they leave the ring's buffer. Settling at
+                        // once would copy every message a busy task was about to take.
+                        if receiver == nil { backend.settleNextTurn(self) }
                     }
                 }
             }
@@ -184,6 +187,13 @@ final class URingStreamChannel: StreamChannel, CompletionHandler {
             terminal = -result
         }
         if let receiver { backend.loop.wake(receiver) }
+    }
+
+    /// Copies a lone small chunk still waiting in the arrival queue out of its provided buffer
+    /// (see `ChunkQueue.settle()`); the backend calls it at the start of the turn after the one
+    /// the chunk arrived in.
+    func settleArrivals() {
+        arrived.settle()
     }
 
     // MARK: Sending
