@@ -95,7 +95,9 @@ import Testing
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
             let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: .milliseconds(200))
+                // Long enough for the real clients' handshakes on a loaded machine under a
+                // sanitizer, far shorter than the watchdogs.
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: .seconds(3))
             let port = try #require(listener.port)
             let serving = Task {
                 try await listener.serve { stream in
@@ -113,7 +115,7 @@ import Testing
             }
             let served = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
             #expect(try await echo(served, "before") == "before")
-            // Plain TCP: it never starts the handshake. The 20 s limit is a watchdog, far beyond 200 ms.
+            // Plain TCP: it never starts the handshake. The 20 s limit is a watchdog, far beyond 3 s.
             let silent = try await connectTCP(host: "127.0.0.1", port: port)
             let end = await #expect(throws: RingIOError.self) {
                 try await withTimeout(.seconds(20)) { try await silent.receiveSome() }

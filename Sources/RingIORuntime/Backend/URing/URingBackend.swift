@@ -177,8 +177,9 @@ final class URingBackend: IOBackend {
     /// IORING_FEAT_NODROP, or whose overflow list is backed up), EAGAIN when it is short of
     /// memory for requests. Then the completion queue is emptied into `pending` (dispatched in
     /// order later in this turn) to make room, and the submit is tried again; with no completion
-    /// to move, it waits for one. A ring that has failed for good (EBADR: the kernel dropped
-    /// completions) gets a scratch SQE nobody submits, and the loop is stopping.
+    /// to move, it waits for one. Any other error (EBADR: the kernel dropped completions, or one
+    /// that means the ring is unusable) fails the loop: the caller gets a scratch SQE nobody
+    /// submits, and the loop is stopping.
     @inline(never)
     private func sqeAfterMakingRoom() -> UnsafeMutablePointer<io_uring_sqe> {
         while true {
@@ -186,7 +187,8 @@ final class URingBackend: IOBackend {
             let result = injected ?? io_uring_submit(ring)
             if let sqe = io_uring_get_sqe(ring) { return sqe }
             counters.fullSubmissionQueueRetries += 1
-            if result == -EBADR || loop.hasFailed {
+            let passing = result >= 0 || result == -EBUSY || result == -EAGAIN || result == -EINTR
+            if !passing || loop.hasFailed {
                 ringFailed(result)
                 scratchSQE.initialize(to: io_uring_sqe())
                 return scratchSQE
