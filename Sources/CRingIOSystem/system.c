@@ -48,6 +48,9 @@ int ringio_pin_current_thread(int cpu) {
 
 int ringio_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 
+_Static_assert(RINGIO_SOCK_STREAM == SOCK_STREAM && RINGIO_SOCK_DGRAM == SOCK_DGRAM && RINGIO_SOCK_NONBLOCK == SOCK_NONBLOCK &&
+                   RINGIO_SOCK_CLOEXEC == SOCK_CLOEXEC,
+               "the RINGIO_SOCK_ constants must match this C library's");
 _Static_assert(RINGIO_MSG_TRUNC == MSG_TRUNC && RINGIO_MSG_CTRUNC == MSG_CTRUNC && RINGIO_MSG_NOSIGNAL == MSG_NOSIGNAL &&
                    RINGIO_MSG_CMSG_CLOEXEC == MSG_CMSG_CLOEXEC,
                "message flag constants differ");

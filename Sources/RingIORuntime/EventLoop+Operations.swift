@@ -97,7 +97,7 @@ extension EventLoop {
     func interrupt(_ id: OperationID, _ reason: Interruption) {
         guard table.isCurrent(id) else { return }
         switch table[id].interrupt(reason) {
-        case .cancelKernelRequest: backend.cancelKernelOperation(id)
+        case .cancelKernelRequest: backend.cancel(id)
         case .completeNow(let completion): complete(id, with: completion)
         case .ignore: break
         }

@@ -38,6 +38,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var failedAt: ContinuousClock.Instant?
     /// Failures tests inject (see ``FaultInjection``); empty in normal use.
     @exclusivity(unchecked) var faults = FaultInjection()
+    /// Blocks that sends copy bytes they cannot pin into (see ``SendStaging``).
+    let sendStaging = SendStaging()
+    /// Streams whose arrival queue got a chunk nobody took at once; settled at the start of the
+    /// next turn, after the tasks had their chance to take it (``StreamChannel/settleArrivals()``).
+    @exclusivity(unchecked) private var unsettled: [StreamChannel] = []
 
     // MARK: Written once during start-up
     /// The eventfd other threads write to wake the loop.
@@ -68,6 +73,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         self.backendKind = kind
         self.wakeFD = wakeFD
         jobs.reserveCapacity(256)
+        unsettled.reserveCapacity(256)
         running.reserveCapacity(256)
         remoteJobs.reserveCapacity(256)
     }
@@ -191,6 +197,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         get async { (try? await confine { backend.counters }) ?? BackendCounters() }
     }
 
+    /// Asks for `channel`'s arrival queue to be settled at the start of the next turn.
+    func settleNextTurn(_ channel: StreamChannel) {
+        unsettled.append(channel)
+    }
+
     // MARK: - Descriptors the loop owns
 
     /// Descriptors of open channels; closed at shutdown if their owners never closed them.
@@ -243,6 +254,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         closeForgottenDescriptors()
         backend.close()
         backendStorage = nil
+        unsettled.removeAll()
+        sendStaging.releaseAll()
         CurrentLoop.clear()
         let waiters = inbox.withLock { inbox -> [CheckedContinuation<Void, Never>] in
             inbox.exited = true
@@ -298,6 +311,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             } else {
                 wait = .untilEvent
             }
+            if !unsettled.isEmpty {
+                for channel in unsettled { channel.settleArrivals() }
+                unsettled.removeAll(keepingCapacity: true)
+            }
             backend.processEvents(wait)
             if blocking { inbox.withLock { $0.sleeping = false } }
             fireDueTimers()
@@ -317,7 +334,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         let reason: Interruption = failedAt == nil ? .shutdown : .loopFailed
         for id in table.activeIDs() {
             if table[id].isMultishot {
-                backend.cancelKernelOperation(id)
+                backend.cancel(id)
             } else {
                 interrupt(id, reason)
             }

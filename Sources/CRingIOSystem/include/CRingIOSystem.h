@@ -72,6 +72,11 @@ long ringio_message_send(int fd, struct ringio_message *message, int flags);
 /// MSG_TRUNC, MSG_CTRUNC, MSG_NOSIGNAL as plain values.
 enum { RINGIO_MSG_TRUNC = 0x20, RINGIO_MSG_CTRUNC = 0x08, RINGIO_MSG_NOSIGNAL = 0x4000, RINGIO_MSG_CMSG_CLOEXEC = 0x40000000 };
 
+/// SOCK_STREAM, SOCK_DGRAM, SOCK_NONBLOCK and SOCK_CLOEXEC as plain values: Swift sees the C
+/// library's enum for them only through whichever module first included its header, which
+/// depends on the build.
+enum { RINGIO_SOCK_STREAM = 1, RINGIO_SOCK_DGRAM = 2, RINGIO_SOCK_NONBLOCK = 04000, RINGIO_SOCK_CLOEXEC = 02000000 };
+
 /// SO_PEERCRED: the peer's process, user and group ids. Returns 0 or -1 and errno.
 int ringio_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 

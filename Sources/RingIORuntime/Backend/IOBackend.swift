@@ -10,12 +10,6 @@ public enum BackendKind: String, Sendable, CustomStringConvertible, CaseIterable
     public var description: String { rawValue }
 }
 
-/// The contract between an ``EventLoop`` and the kernel interface under it.
-///
-/// A backend is created on, and used only from, its loop's thread. It turns the loop's requests
-/// (wait for a completion, arm a timer, cancel an operation) into kernel work, and reports back
-/// through the loop's operation table (`EventLoop.complete(_:with:)` and `interrupt`).
-/// The socket types above never see which backend they run on: they talk to channels.
 /// How long a turn may wait for events (SwiftNIO's selector strategies).
 enum BackendWait {
     /// Not at all: look and return.
@@ -26,41 +20,124 @@ enum BackendWait {
     case until(ContinuousClock.Instant)
 }
 
+/// The contract between an ``EventLoop`` and the kernel interface under it.
+///
+/// A backend performs ``KernelOperation``s: io_uring submits each one's completion face as an
+/// SQE; epoll attempts its readiness face and, when it would block, waits for the descriptor's
+/// readiness and attempts again. Everything above (the stream, accept and datagram channels,
+/// timers, the operation lifecycle) is written once, in backend-neutral code. What only io_uring
+/// can do, multishot accept and multishot recv over its provided-buffer ring, is an optional
+/// capability (``MultishotOperations``) that the channels use when present; without it they
+/// perform the one-shot forms, which is how epoll emulates them.
+///
+/// A backend is created on, and used only from, its loop's thread.
 protocol IOBackend: AnyObject {
     /// The backend's kind.
     var kind: BackendKind { get }
-    /// Whether sockets for this backend must be non-blocking (readiness-based backends).
-    var wantsNonBlockingSockets: Bool { get }
     /// The features in use, for the start-up log line (e.g. `DEFER_TASKRUN, multishot recv`).
     var features: [String] { get }
 
-    /// A channel that receives and sends on the connected stream socket `fd` (taking ownership
-    /// of it once this returns; on a throw the caller still owns and closes `fd`).
-    ///
-    /// - Parameter passesDescriptors: receive with recvmsg and keep SCM_RIGHTS descriptors (UNIX
-    ///   sockets); such a channel never uses multishot recv, whose plain recv would drop them.
-    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel
-    /// A channel that receives and sends datagrams on the UDP socket `fd` (taking ownership of it).
-    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel
-    /// A channel that accepts on the listening socket `fd` (taking ownership of it).
-    func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel
-    /// Connects socket `fd` (created as ``wantsNonBlockingSockets`` says) to `address`; the
-    /// completion's result is 0 or a negated errno.
-    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion
-    /// Closes `fd` after every operation already issued on it (a descriptor number lives until
-    /// every operation naming it has completed), and waits for the close whatever the caller's
-    /// cancellation or deadline: a close cannot be skipped.
-    nonisolated(nonsending) func close(fd: Int32) async
-
+    /// Prepares `owner`'s descriptor `fd` for operations (epoll registers it, edge-triggered,
+    /// and keeps its readiness in `owner.readiness`; io_uring needs nothing).
+    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError)
+    /// Forgets `owner`'s descriptor `fd` before it is closed.
+    func detach(_ fd: Int32, from owner: any DescriptorOwner)
+    /// Performs `operation` on behalf of `owner` and suspends until its result, an interruption
+    /// (cancellation, deadline, close: see ``EventLoop/interrupt(_:_:)``) or the loop stopping.
+    /// `register` receives the operation's id whenever the task suspends, so its owner can
+    /// interrupt it; a readiness backend may complete without suspending.
+    nonisolated(nonsending) func perform<Operation: KernelOperation>(
+        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+    ) async -> Completion
+    /// Performs `operation` to its end whatever happens to the caller (a close: see
+    /// ``EventLoop/performToCompletion(inKernel:_:)``).
+    nonisolated(nonsending) func performToCompletion<Operation: KernelOperation>(_ operation: inout Operation) async -> Completion
+    /// Stops the kernel work of operation `id` (it was cancelled, timed out or closed); it
+    /// completes when the kernel says so.
+    func cancel(_ id: OperationID)
     /// One turn's kernel work: submit what is queued, wait for events as `wait` allows, and
     /// dispatch them. Deadlines are the loop's: it passes the earliest as `.until`.
     func processEvents(_ wait: BackendWait)
-    /// Stops the kernel work for operation `id` (it was cancelled, timed out or closed).
-    func cancelKernelOperation(_ id: OperationID)
     /// Releases the backend's kernel resources; the loop thread calls it last.
     func close()
+
+    /// Multishot accept and receive, where the kernel has them (io_uring).
+    var multishot: (any MultishotOperations)? { get }
+    /// The memory readiness receives borrow for their system call (epoll); `nil` on a backend
+    /// whose receives hold memory while they wait (io_uring: fresh memory per receive).
+    var receivePool: ReceivePool? { get }
     /// Overflows and exhaustion the backend has handled (zero where they cannot happen).
     var counters: BackendCounters { get }
+}
+
+/// What a readiness backend records for one descriptor: whether it may be ready for input and
+/// for output (edge-triggered: set by an event, cleared by an attempt that would block), and the
+/// operation waiting for each.
+struct Readiness {
+    /// The backend's registration token, once attached.
+    var token = -1
+    var input = true
+    var output = true
+    var inputWaiter: OperationID?
+    var outputWaiter: OperationID?
+
+    func isReady(for interest: Interest) -> Bool {
+        switch interest {
+        case .input: input
+        case .output: output
+        }
+    }
+
+    mutating func set(_ interest: Interest, ready: Bool) {
+        switch interest {
+        case .input: input = ready
+        case .output: output = ready
+        }
+    }
+
+    mutating func setWaiter(_ interest: Interest, _ id: OperationID?) {
+        switch interest {
+        case .input: inputWaiter = id
+        case .output: outputWaiter = id
+        }
+    }
+}
+
+/// The owner of a descriptor that operations are performed on (a channel): a readiness
+/// backend keeps the descriptor's ``Readiness`` in it, so watching a descriptor allocates nothing.
+protocol DescriptorOwner: AnyObject {
+    var readiness: Readiness { get set }
+}
+
+/// The multishot operations io_uring offers: one SQE that keeps accepting, or keeps receiving
+/// into the loop's provided buffers, each result a completion for `handler`.
+protocol MultishotOperations: AnyObject {
+    /// Whether multishot accept can be armed.
+    var acceptsMultishot: Bool { get }
+    /// Whether multishot recv can be armed; turned off when the kernel rejects it.
+    var receivesMultishot: Bool { get set }
+    /// Arms a multishot accept on listener `fd`; `nil` when the loop is stopping.
+    func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID?
+    /// Arms a multishot recv on stream `fd`; `nil` when the loop is stopping or there is no buffer ring.
+    func startMultishotReceive(on fd: Int32, _ handler: any CompletionHandler) -> OperationID?
+    /// Takes the provided buffer a multishot recv completion (`flags`) filled with `length` bytes.
+    func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer?
+    /// Counts a multishot recv that ended because every provided buffer was in use.
+    func noteReceiveBufferExhaustion()
+}
+
+extension IOBackend {
+    /// Whether sockets for this backend must be non-blocking (readiness-based backends).
+    var wantsNonBlockingSockets: Bool { kind == .epoll }
+
+    /// Forgets `fd` and closes it after every operation already issued on it (a descriptor
+    /// number lives until every operation naming it has completed), whatever the caller's
+    /// cancellation or deadline: a close cannot be skipped.
+    nonisolated(nonsending) func close(_ fd: Int32, owner: any DescriptorOwner) async {
+        detach(fd, from: owner)
+        var close = Close(descriptor: fd)
+        _ = await performToCompletion(&close)
+    }
 }
 
 extension IOBackend {
@@ -85,60 +162,4 @@ package struct BackendCounters: Sendable, Equatable {
     package var ringFailures = 0
 
     package init() {}
-}
-
-/// The backend side of a connected stream: receives chunks, sends bytes, closes.
-protocol StreamChannel: CiphertextTransport {
-    /// Sends every byte of `bytes`.
-    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
-    /// Sends every byte of `buffer` (without copying where the backend can).
-    nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
-    /// Sends every byte of `buffers`, in order, gathered into as few system calls as possible.
-    nonisolated(nonsending) func send(_ buffers: [ByteBuffer]) async throws
-    /// Sends every byte of `bytes`, with `descriptors` attached to the first ones (SCM_RIGHTS).
-    ///
-    /// - Throws: `.invalidArgument` on a channel made without descriptor passing or for empty `bytes`.
-    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws
-    /// Removes and returns up to `max` of the descriptors received so far (the caller owns them).
-    func takeReceivedDescriptors(max: Int) -> [Int32]
-    /// Half-closes the sending direction.
-    func sendEOF() throws
-    /// Closes the socket; waiting tasks get `.closedResource`.
-    nonisolated(nonsending) func close() async
-    /// The socket descriptor (for socket options), or -1 once closed.
-    var descriptor: Int32 { get }
-    /// Whether a send is in progress.
-    var isSending: Bool { get }
-}
-
-/// The backend side of a UDP socket.
-protocol DatagramChannel: AnyObject {
-    /// Receives one datagram into at most `maxBytes` bytes.
-    ///
-    /// - Returns: the bytes kept, the sender, and the datagram's full length (more than
-    ///   `maxBytes` when it was truncated).
-    nonisolated(nonsending) func receive(maxBytes: Int) async throws -> (ByteBuffer, SocketAddress?, Int)
-    /// Sends one datagram to `address` (`nil`: the connected target).
-    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>, to address: SocketAddress?) async throws
-    /// Closes the socket; waiting tasks get `.closedResource`.
-    nonisolated(nonsending) func close() async
-    /// The socket descriptor, or -1 once closed.
-    var descriptor: Int32 { get }
-    /// Whether a task is waiting in `receive`.
-    var isReceiving: Bool { get }
-}
-
-/// The backend side of a listening socket.
-protocol AcceptChannel: AnyObject {
-    /// Waits for the next connection and returns its descriptor (close-on-exec; non-blocking
-    /// when the backend wants non-blocking sockets).
-    nonisolated(nonsending) func accept() async throws -> Int32
-    /// Closes the listener; a task waiting in `accept` gets `.closedResource`.
-    nonisolated(nonsending) func close() async
-    /// The socket descriptor, or -1 once closed.
-    var descriptor: Int32 { get }
-    /// Whether a task is waiting in `accept`.
-    var isAccepting: Bool { get }
-    /// How many times `accept` waited out resource exhaustion (EMFILE and the like).
-    var resourceWaits: Int { get }
 }

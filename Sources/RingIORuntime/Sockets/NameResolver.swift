@@ -64,7 +64,7 @@ enum NameResolver {
     private static func lookup(host: String, port: Int, passive: Bool) throws(RingIOError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = Int32(RINGIO_SOCK_STREAM)
         hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0)
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)

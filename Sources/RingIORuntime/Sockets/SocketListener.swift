@@ -11,7 +11,7 @@ public import RingIOCore
 /// channel is used only on `loop`'s thread, through `loop.confine`.
 public final class SocketListener: @unchecked Sendable {
     let loop: EventLoop
-    private let channel: any AcceptChannel
+    private let channel: AcceptChannel
     let kind: String
     /// The connections `serve` handles, shared with `shutdown(gracePeriod:)`.
     let connections = ServedConnections()
@@ -25,7 +25,7 @@ public final class SocketListener: @unchecked Sendable {
     private let tls: (setup: TLSSetup, autostart: Bool)?
 
     init(
-        loop: EventLoop, channel: any AcceptChannel, localAddress: SocketAddress, kind: String, socketFile: UNIXSocketFile? = nil,
+        loop: EventLoop, channel: AcceptChannel, localAddress: SocketAddress, kind: String, socketFile: UNIXSocketFile? = nil,
         tls: (setup: TLSSetup, autostart: Bool)? = nil
     ) {
         self.loop = loop
@@ -85,10 +85,10 @@ public final class SocketListener: @unchecked Sendable {
         }
         let local = SocketCalls.localAddress(fd) ?? localAddress
         let remote = SocketCalls.remoteAddress(fd) ?? .unix(path: "")
-        let streamChannel: any StreamChannel
+        let streamChannel: StreamChannel
         do {
-            streamChannel = try loop.backend.makeStreamChannel(
-                fd: fd, context: "\(kind) stream \(local) ↔ \(remote.description.isEmpty ? "(unnamed)" : remote.description)",
+            streamChannel = try StreamChannel(
+                loop: loop, fd: fd, context: "\(kind) stream \(local) ↔ \(remote.description.isEmpty ? "(unnamed)" : remote.description)",
                 passesDescriptors: isUNIX)
         } catch {
             SocketCalls.closeNow(fd)

@@ -14,7 +14,7 @@ public import RingIOCore
 /// touched only on `loop`'s thread, and every function reaches it through `loop.confine`.
 public final class SocketStream: ByteStream, @unchecked Sendable {
     let loop: EventLoop
-    private let channel: any StreamChannel
+    private let channel: StreamChannel
     private let receiver: BufferedReceiver
     private let security = StreamSecurity()
     /// The TLS role this stream plays: client for connected streams, server for accepted ones.
@@ -25,7 +25,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     public let remoteAddress: SocketAddress
 
     init(
-        loop: EventLoop, channel: any StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String,
+        loop: EventLoop, channel: StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String,
         tlsRole: TLSRole
     ) {
         self.loop = loop

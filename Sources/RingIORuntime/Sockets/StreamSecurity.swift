@@ -54,7 +54,7 @@ final class StreamSecurity {
     }
 
     /// The body of the background handshake reserved with ``reserveBackgroundHandshake(_:)``.
-    nonisolated(nonsending) func runBackgroundHandshake(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async {
+    nonisolated(nonsending) func runBackgroundHandshake(on loop: EventLoop, channel: StreamChannel, receiver: BufferedReceiver) async {
         guard let setup else { preconditionFailure("runBackgroundHandshake without a reserved TLS setup") }
         running = false
         guard let limit = setup.handshakeTimeout else {
@@ -77,7 +77,7 @@ final class StreamSecurity {
     /// Waits for a running handshake, and throws if the handshake failed. Inlined: on the hot
     /// path (no handshake running, none failed) it costs two loads and no async frame.
     @inline(__always)
-    nonisolated(nonsending) func ready(on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver) async throws {
+    nonisolated(nonsending) func ready(on loop: EventLoop, channel: StreamChannel, receiver: BufferedReceiver) async throws {
         guard running || failure != nil else { return }
         try await waitForHandshake(on: loop, receiver: receiver)
     }
@@ -100,7 +100,7 @@ final class StreamSecurity {
     }
 
     /// Starts TLS now.
-    nonisolated(nonsending) func start(_ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver)
+    nonisolated(nonsending) func start(_ setup: TLSSetup, on loop: EventLoop, channel: StreamChannel, receiver: BufferedReceiver)
         async throws
     {
         self.setup = setup
@@ -111,7 +111,7 @@ final class StreamSecurity {
     /// right behind a STARTTLS line) are ciphertext and go to the engine first. On failure the
     /// stream is closed: its bytes can no longer be trusted.
     nonisolated(nonsending) private func handshake(
-        _ setup: TLSSetup, on loop: EventLoop, channel: any StreamChannel, receiver: BufferedReceiver,
+        _ setup: TLSSetup, on loop: EventLoop, channel: StreamChannel, receiver: BufferedReceiver,
         describing describe: (any Error) -> any Error = { $0 }
     ) async throws {
         running = true

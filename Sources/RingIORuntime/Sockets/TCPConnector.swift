@@ -78,10 +78,10 @@ package enum TCPConnector {
             handedOver = true
             let localAddress = SocketCalls.localAddress(fd) ?? .unix(path: "")
             let remoteAddress = SocketCalls.remoteAddress(fd) ?? fallbackRemote
-            let channel: any StreamChannel
+            let channel: StreamChannel
             do {
-                channel = try loop.backend.makeStreamChannel(
-                    fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)", passesDescriptors: false)
+                channel = try StreamChannel(
+                    loop: loop, fd: fd, context: "TCP stream \(localAddress) ↔ \(remoteAddress)", passesDescriptors: false)
             } catch {
                 SocketCalls.closeNow(fd)
                 throw error
@@ -184,7 +184,7 @@ package enum TCPConnector {
         try await loop.confine {
             let backend = loop.backend
             let fd = try SocketCalls.socket(
-                family: address.family, type: Int32(SOCK_STREAM.rawValue), nonBlocking: backend.wantsNonBlockingSockets,
+                family: address.family, type: Int32(RINGIO_SOCK_STREAM), nonBlocking: backend.wantsNonBlockingSockets,
                 describing: "connect to \(address)")
             do {
                 if var local {
@@ -195,7 +195,7 @@ package enum TCPConnector {
                     try SocketCalls.bind(fd, to: local)
                 }
                 try SocketCalls.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1, describing: "connect to \(address)")
-                let completion = await backend.connect(fd: fd, to: address)
+                let completion = await loop.connect(fd, to: address)
                 if let interruption = completion.interruption { throw interruption.error("connect to \(address)") }
                 if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "connect to \(address)") }
                 return fd

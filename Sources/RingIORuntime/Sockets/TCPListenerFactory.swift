@@ -39,7 +39,7 @@ package enum TCPListenerFactory {
         }
         return try await loop.confine {
             let fd = try SocketCalls.socket(
-                family: address.family, type: Int32(SOCK_STREAM.rawValue), nonBlocking: loop.backend.wantsNonBlockingSockets,
+                family: address.family, type: Int32(RINGIO_SOCK_STREAM), nonBlocking: loop.backend.wantsNonBlockingSockets,
                 describing: "TCP listener on \(address)")
             do {
                 if reuseAddress {
@@ -59,9 +59,9 @@ package enum TCPListenerFactory {
                 throw error
             }
             let bound = SocketCalls.localAddress(fd) ?? address
-            let channel: any AcceptChannel
+            let channel: AcceptChannel
             do {
-                channel = try loop.backend.makeAcceptChannel(fd: fd, context: "TCP listener \(bound)")
+                channel = try AcceptChannel(loop: loop, fd: fd, context: "TCP listener \(bound)")
             } catch {
                 SocketCalls.closeNow(fd)
                 throw error

@@ -13,14 +13,14 @@ public import RingIOCore
 /// `loop`'s thread, through `loop.confine`.
 public final class UDPSocket: @unchecked Sendable {
     let loop: EventLoop
-    private let channel: any DatagramChannel
+    private let channel: DatagramChannel
     private let context: String
     /// The address the socket is bound to.
     public let localAddress: SocketAddress
     /// The target of a connected socket (`nil` for an unconnected one).
     public let targetAddress: SocketAddress?
 
-    init(loop: EventLoop, channel: any DatagramChannel, localAddress: SocketAddress, targetAddress: SocketAddress?) {
+    init(loop: EventLoop, channel: DatagramChannel, localAddress: SocketAddress, targetAddress: SocketAddress?) {
         self.loop = loop
         self.channel = channel
         self.localAddress = localAddress

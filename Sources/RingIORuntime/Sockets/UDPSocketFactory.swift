@@ -1,4 +1,5 @@
 #if os(Linux)
+import CRingIOSystem
 import Glibc
 import RingIOCore
 
@@ -42,7 +43,7 @@ package enum UDPSocketFactory {
         let v6OnlySetting = v6Only
         return try await loop.confine {
             let fd = try SocketCalls.socket(
-                family: localAddress.family, type: Int32(SOCK_DGRAM.rawValue), nonBlocking: loop.backend.wantsNonBlockingSockets,
+                family: localAddress.family, type: Int32(RINGIO_SOCK_DGRAM), nonBlocking: loop.backend.wantsNonBlockingSockets,
                 describing: "UDP socket on \(localAddress)")
             do {
                 let what = "UDP socket on \(localAddress)"
@@ -56,8 +57,8 @@ package enum UDPSocketFactory {
                     try Syscall.run("connect UDP socket to \(target)") { target.withSockAddr { Glibc.connect(fd, $0, $1) } }
                 }
                 let bound = SocketCalls.localAddress(fd) ?? localAddress
-                let channel = try loop.backend.makeDatagramChannel(
-                    fd: fd, context: "UDP socket \(bound)" + (target.map { " → \($0)" } ?? ""))
+                let channel = try DatagramChannel(
+                    loop: loop, fd: fd, context: "UDP socket \(bound)" + (target.map { " → \($0)" } ?? ""))
                 return UDPSocket(loop: loop, channel: channel, localAddress: bound, targetAddress: target)
             } catch {
                 SocketCalls.closeNow(fd)

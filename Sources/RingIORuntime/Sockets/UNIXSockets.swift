@@ -32,14 +32,14 @@ package enum UNIXSockets {
         return try await loop.confine {
             let backend = loop.backend
             let fd = try SocketCalls.socket(
-                family: AF_UNIX, type: Int32(SOCK_STREAM.rawValue), nonBlocking: backend.wantsNonBlockingSockets,
+                family: AF_UNIX, type: Int32(RINGIO_SOCK_STREAM), nonBlocking: backend.wantsNonBlockingSockets,
                 describing: "connect to \(path)")
             do {
-                let completion = await backend.connect(fd: fd, to: address)
+                let completion = await loop.connect(fd, to: address)
                 if let interruption = completion.interruption { throw interruption.error("connect to \(path)") }
                 if completion.result < 0 { throw RingIOError.system(errno: -completion.result, "connect to \(path)") }
                 let local = SocketCalls.localAddress(fd) ?? .unix(path: "")
-                let channel = try backend.makeStreamChannel(fd: fd, context: "UNIX stream to \(path)", passesDescriptors: true)
+                let channel = try StreamChannel(loop: loop, fd: fd, context: "UNIX stream to \(path)", passesDescriptors: true)
                 return SocketStream(
                     loop: loop, channel: channel, localAddress: local, remoteAddress: address, kind: "UNIX", tlsRole: .client)
             } catch {
@@ -57,7 +57,7 @@ package enum UNIXSockets {
         let abstract = path.hasPrefix("@")
         return try await loop.confine {
             let fd = try SocketCalls.socket(
-                family: AF_UNIX, type: Int32(SOCK_STREAM.rawValue), nonBlocking: loop.backend.wantsNonBlockingSockets,
+                family: AF_UNIX, type: Int32(RINGIO_SOCK_STREAM), nonBlocking: loop.backend.wantsNonBlockingSockets,
                 describing: "UNIX listener on \(path)")
             do {
                 try bindReplacingStale(fd, address, path: path, abstract: abstract, replace: replaceStaleSocket)
@@ -72,9 +72,9 @@ package enum UNIXSockets {
                     file?.removeIfUnchanged()
                     throw error
                 }
-                let channel: any AcceptChannel
+                let channel: AcceptChannel
                 do {
-                    channel = try loop.backend.makeAcceptChannel(fd: fd, context: "UNIX listener \(path)")
+                    channel = try AcceptChannel(loop: loop, fd: fd, context: "UNIX listener \(path)")
                 } catch {
                     file?.removeIfUnchanged()
                     throw error
@@ -128,7 +128,7 @@ package enum UNIXSockets {
         var status = stat()
         guard stat(path, &status) == 0 else { return .gone }
         guard status.st_mode & S_IFMT == S_IFSOCK else { return .notASocket }
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Glibc.socket(AF_UNIX, Int32(RINGIO_SOCK_STREAM) | Int32(RINGIO_SOCK_NONBLOCK) | Int32(RINGIO_SOCK_CLOEXEC), 0)
         guard fd >= 0 else { return .unknown(errno) }
         defer { SocketCalls.closeNow(fd) }
         let result = SocketAddress.unix(path: path).withSockAddr { Glibc.connect(fd, $0, $1) }

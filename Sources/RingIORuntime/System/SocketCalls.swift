@@ -11,7 +11,7 @@ enum SocketCalls {
     static func socket(family: Int32, type: Int32, nonBlocking: Bool, describing what: @autoclosure () -> String) throws(RingIOError)
         -> Int32
     {
-        let flags = (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0) | Int32(SOCK_CLOEXEC.rawValue)
+        let flags = (nonBlocking ? Int32(RINGIO_SOCK_NONBLOCK) : 0) | Int32(RINGIO_SOCK_CLOEXEC)
         return try Syscall.run("create socket for \(what())") { Glibc.socket(family, type | flags, 0) }
     }
 
@@ -76,7 +76,7 @@ enum SocketCalls {
 
     /// Whether this host can create IPv6 sockets.
     static let ipv6Available: Bool = {
-        let fd = Glibc.socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Glibc.socket(AF_INET6, Int32(RINGIO_SOCK_STREAM) | Int32(RINGIO_SOCK_CLOEXEC), 0)
         guard fd >= 0 else { return false }
         _ = Glibc.close(fd)
         return true

@@ -19,6 +19,26 @@ enum Syscall {
             throw RingIOError.system(errno: code, what())
         }
     }
+
+    /// The readiness face of an operation (see ``KernelOperation``): makes one non-blocking
+    /// call, retrying on EINTR, and returns its result, or the negated errno on failure.
+    ///
+    /// EBADF and EFAULT stop the process: RingIO named a descriptor or memory it does not own,
+    /// and going on could read or write another socket's bytes (SwiftNIO treats them the same way).
+    @inline(__always)
+    static func attempt<Result: BinaryInteger>(_ what: StaticString, _ body: () -> Result) -> Int32 {
+        while true {
+            let result = body()
+            if result >= 0 { return Int32(clamping: result) }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EBADF || code == EFAULT {
+                preconditionFailure(
+                    "\(what) failed with \(RingIOError.errnoName(code)): RingIO used a descriptor or memory it does not own")
+            }
+            return -code
+        }
+    }
 }
 
 extension RingIOError {

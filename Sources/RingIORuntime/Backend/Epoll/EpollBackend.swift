@@ -3,31 +3,28 @@ import CRingIOSystem
 import Glibc
 import RingIOCore
 
-/// Something that wants to hear when its descriptor becomes readable or writable.
-protocol ReadinessHandler: AnyObject {
-    /// `events` is the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
-    func handleReadiness(_ events: UInt32)
-}
-
 /// The epoll backend: readiness-based, for machines where io_uring cannot run.
 ///
-/// Every socket is non-blocking and registered once, edge-triggered, for input and output.
-/// An operation first tries its system call; on EAGAIN it parks (a table operation without kernel
-/// work) until the descriptor's next edge, then tries again. The loop's earliest deadline bounds
-/// `epoll_wait`. The semantics the socket types see are the io_uring
-/// backend's: same channels, same errors, same cancellation. Loop-confined.
+/// Every socket is non-blocking and registered once, edge-triggered, for input and output; its
+/// readiness lives in its owner (``Readiness``). An operation first attempts its system call
+/// (its readiness face); when that would block it parks (a table operation without kernel work)
+/// until the descriptor's next edge, then attempts again. The loop's earliest deadline bounds
+/// `epoll_wait`. The channels above are the io_uring backend's: same code, same errors, same
+/// cancellation. Loop-confined.
 final class EpollBackend: IOBackend {
     let kind = BackendKind.epoll
     let wantsNonBlockingSockets = true
     let features: [String] = ["edge-triggered epoll"]
     /// Receive memory shared by the loop's streams.
-    let receivePool = EpollReceivePool()
+    private let pool = ReceivePool()
+    var receivePool: ReceivePool? { pool }
+    var multishot: (any MultishotOperations)? { nil }
     unowned let loop: EventLoop
     private let epollFD: Int32
     private let events: UnsafeMutablePointer<ringio_readiness>
     private static let eventBatch: Int32 = 256
     private static let wakeToken: UInt64 = .max
-    @exclusivity(unchecked) private var handlers: [(any ReadinessHandler)?] = []
+    @exclusivity(unchecked) private var owners: [(any DescriptorOwner)?] = []
     @exclusivity(unchecked) private var freeTokens: [Int] = []
     @exclusivity(unchecked) private var closed = false
 
@@ -45,114 +42,88 @@ final class EpollBackend: IOBackend {
         }
     }
 
-    // MARK: - Registration
+    // MARK: - Descriptors
 
-    /// Registers `fd` (edge-triggered, input and output) for `handler`; returns the token to deregister with.
-    func register(_ fd: Int32, _ handler: any ReadinessHandler, describing what: @autoclosure () -> String) throws(RingIOError) -> Int {
+    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
         let token: Int
         if let reused = freeTokens.popLast() {
             token = reused
-            handlers[token] = handler
+            owners[token] = owner
         } else {
-            token = handlers.count
-            handlers.append(handler)
+            token = owners.count
+            owners.append(owner)
         }
         let interest = UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLOUT | RINGIO_EPOLLRDHUP)
         guard ringio_epoll_add(epollFD, fd, interest, 1, UInt64(token)) == 0 else {
             let error = RingIOError.system(errno: errno, "register \(what()) with epoll")
-            handlers[token] = nil
+            owners[token] = nil
             freeTokens.append(token)
             throw error
         }
-        return token
+        owner.readiness.token = token
     }
 
-    /// Stops watching `fd`.
-    func deregister(_ fd: Int32, token: Int) {
+    func detach(_ fd: Int32, from owner: any DescriptorOwner) {
+        let token = owner.readiness.token
+        guard token >= 0 else { return }
         _ = ringio_epoll_remove(epollFD, fd)
-        handlers[token] = nil
+        owners[token] = nil
         freeTokens.append(token)
+        owner.readiness.token = -1
     }
 
-    /// Parks the calling task until `complete` or an interruption; `register` receives the id.
-    nonisolated(nonsending) func park(_ register: (OperationID) -> Void) async -> Completion {
-        await loop.park(register)
+    /// Records an epoll event for the owner registered as `token` and wakes what waits for it.
+    private func deliver(_ events: UInt32, to owner: any DescriptorOwner) {
+        if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
+            owner.readiness.input = true
+            if let waiter = owner.readiness.inputWaiter { loop.wake(waiter) }
+        }
+        if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
+            owner.readiness.output = true
+            if let waiter = owner.readiness.outputWaiter { loop.wake(waiter) }
+        }
     }
 
-    // MARK: - IOBackend
+    // MARK: - Operations
 
-    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel {
-        try EpollStreamChannel(backend: self, fd: fd, context: context, passesDescriptors: passesDescriptors)
-    }
-
-    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel {
-        try EpollDatagramChannel(backend: self, fd: fd, context: context)
-    }
-
-    func makeAcceptChannel(fd: Int32, context: String) throws(RingIOError) -> any AcceptChannel {
-        try EpollAcceptChannel(backend: self, fd: fd, context: context)
-    }
-
-    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion {
-        var backoff = Duration.milliseconds(1)
+    nonisolated(nonsending) func perform<Operation: KernelOperation>(
+        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+    ) async -> Completion {
+        let interest = operation.interest
         while true {
-            let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
-            if result == 0 { return Completion(result: 0, flags: 0, interruption: nil) }
-            let code = errno
-            switch code {
-            case EINPROGRESS:
-                return await finishConnect(fd)
-            case EAGAIN:
-                // A UNIX listener's backlog is full; readiness does not report when it drains,
-                // so retry after a short, growing pause (bounded by the caller's deadline).
-                if let deadline = Deadline.current, deadline <= .now {
-                    return Completion(result: -ETIME, flags: 0, interruption: .timedOut)
-                }
-                do {
-                    try await Task.sleep(for: backoff)
-                } catch {
-                    return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled)
-                }
-                // The sleep is not a loop operation: make sure the loop is still there.
-                guard loop.inLoop, !loop.isStopping else { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
-                backoff = min(backoff * 2, .milliseconds(50))
-            default:
-                return Completion(result: -code, flags: 0, interruption: nil)
+            if owner.readiness.isReady(for: interest) {
+                let result = operation.attempt()
+                if !operation.wouldBlock(result) { return Completion(result: result, flags: 0, interruption: nil) }
+                owner.readiness.set(interest, ready: false)
             }
-        }
-    }
-
-    /// Waits for an in-progress connect to finish and reads its outcome (SO_ERROR).
-    private nonisolated(nonsending) func finishConnect(_ fd: Int32) async -> Completion {
-        let waiter = ConnectWaiter(loop: loop)
-        let token: Int
-        do {
-            token = try register(fd, waiter, describing: "connecting socket")
-        } catch {
-            return Completion(result: -(error.errno ?? ENOMEM), flags: 0, interruption: nil)
-        }
-        defer { deregister(fd, token: token) }
-        while true {
-            let completion = await park { waiter.id = $0 }
-            waiter.id = nil
+            let completion = await waitUntilReady(for: interest, of: owner, register: register)
             if completion.interruption != nil { return completion }
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length) == 0 else {
-                return Completion(result: -errno, flags: 0, interruption: nil)
-            }
-            if socketError != 0 { return Completion(result: -socketError, flags: 0, interruption: nil) }
-            if waiter.writable { return Completion(result: 0, flags: 0, interruption: nil) }
         }
     }
 
-    nonisolated(nonsending) func close(fd: Int32) async {
-        // Closing a socket does not block (RingIO sets no SO_LINGER), so it needs no readiness.
-        SocketCalls.closeNow(fd)
+    /// Parks until `owner`'s descriptor may be ready for `interest` (or an interruption).
+    ///
+    /// Not generic and not inlined into `perform`: an idle stream's task stays suspended here,
+    /// and every byte of the suspended frames is memory each idle connection holds.
+    @inline(never)
+    private nonisolated(nonsending) func waitUntilReady(
+        for interest: Interest, of owner: any DescriptorOwner, register: (OperationID) -> Void
+    ) async -> Completion {
+        let completion = await loop.park { id in
+            owner.readiness.setWaiter(interest, id)
+            register(id)
+        }
+        owner.readiness.setWaiter(interest, nil)
+        return completion
+    }
+
+    nonisolated(nonsending) func performToCompletion<Operation: KernelOperation>(_ operation: inout Operation) async -> Completion {
+        // Nothing is queued in a kernel that could still name the descriptor: attempt it now.
+        Completion(result: operation.attempt(), flags: 0, interruption: nil)
     }
 
     func processEvents(_ wait: BackendWait) {
-        receivePool.collectReleased()
+        pool.collectReleased()
         var timeout: Int32
         switch wait {
         case .now: timeout = 0
@@ -180,8 +151,8 @@ final class EpollBackend: IOBackend {
             if token == Self.wakeToken {
                 var value: UInt64 = 0
                 _ = Glibc.read(loop.wakeFD, &value, 8)
-            } else if Int(token) < handlers.count, let handler = handlers[Int(token)] {
-                handler.handleReadiness(event.events)
+            } else if Int(token) < owners.count, let owner = owners[Int(token)] {
+                deliver(event.events, to: owner)
             }
         }
     }
@@ -196,7 +167,7 @@ final class EpollBackend: IOBackend {
         return Int32(clamping: max(milliseconds, 0))
     }
 
-    func cancelKernelOperation(_ id: OperationID) {
+    func cancel(_ id: OperationID) {
         // epoll has no operations in the kernel: every wait is parked and `interrupt` ends it.
     }
 
@@ -204,26 +175,10 @@ final class EpollBackend: IOBackend {
         guard !closed else { return }
         closed = true
         // Channels and this backend refer to each other; drop the backend's side of the cycle.
-        handlers.removeAll()
+        owners.removeAll()
         freeTokens.removeAll()
         Glibc.close(epollFD)
         events.deallocate()
-    }
-}
-
-/// Waits for a non-blocking connect to finish (the socket turns writable or reports an error).
-private final class ConnectWaiter: ReadinessHandler {
-    unowned let loop: EventLoop
-    var id: OperationID?
-    var writable = false
-
-    init(loop: EventLoop) { self.loop = loop }
-
-    func handleReadiness(_ events: UInt32) {
-        if events & (UInt32(RINGIO_EPOLLOUT) | UInt32(RINGIO_EPOLLERR) | UInt32(RINGIO_EPOLLHUP)) != 0 {
-            writable = true
-            if let id { loop.wake(id) }
-        }
     }
 }
 #endif

@@ -32,19 +32,14 @@ final class URingBackend: IOBackend {
     /// the batch being dispatched (swapped, so neither allocates in steady state).
     @exclusivity(unchecked) private var pending: [(UInt64, Int32, UInt32)] = []
     @exclusivity(unchecked) private var dispatching: [(UInt64, Int32, UInt32)] = []
-    /// Streams whose arrival queue got a chunk nobody took at once; settled at the start of the
-    /// next turn, after the tasks had their chance to take it (`URingStreamChannel.settleArrivals`).
-    @exclusivity(unchecked) private var unsettled: [URingStreamChannel] = []
     /// Where an operation prepared on a failed ring writes its SQE (never submitted).
     private let scratchSQE: UnsafeMutablePointer<io_uring_sqe>
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
     /// The provided buffer ring fed to multishot recv, if the kernel supports it.
     let receiveBuffers: URingBufferRing?
-    /// Blocks that `send` copies non-owned bytes into while the kernel reads them.
-    let sendStaging = URingSendStaging()
-    let multishotAccept: Bool
+    let acceptsMultishot: Bool
     /// Whether multishot recv is used; turned off if the kernel rejects it.
-    @exclusivity(unchecked) var multishotReceive: Bool
+    @exclusivity(unchecked) var receivesMultishot: Bool
     @exclusivity(unchecked) private var closed = false
     /// What the tests observe: overflows and exhaustion seen so far.
     @exclusivity(unchecked) private(set) var counters = BackendCounters()
@@ -63,7 +58,6 @@ final class URingBackend: IOBackend {
         scratchSQE = .allocate(capacity: 1)
         scratchSQE.initialize(to: io_uring_sqe())
         pending.reserveCapacity(Int(Self.cqeBatch))
-        unsettled.reserveCapacity(Int(Self.cqeBatch))
         dispatching.reserveCapacity(Int(Self.cqeBatch))
         wakeBuffer = .allocate(capacity: 1)
         wakeBuffer.initialize(to: 0)
@@ -109,16 +103,16 @@ final class URingBackend: IOBackend {
         }
 
         let version = Self.kernelVersion()
-        multishotAccept = version >= (5, 19)
-        if multishotAccept { enabled.append("multishot accept") }
+        acceptsMultishot = version >= (5, 19)
+        if acceptsMultishot { enabled.append("multishot accept") }
         // Provided buffers serve multishot recv only, so the ring is registered only with it.
         receiveBuffers =
             version >= (6, 0)
             ? URingBufferRing(
                 ring: ring, group: 0, entries: UInt32(configuration.receiveBufferCount), bufferSize: configuration.receiveBufferSize)
             : nil
-        multishotReceive = receiveBuffers != nil
-        if multishotReceive { enabled.append("multishot recv + provided buffer ring") }
+        receivesMultishot = receiveBuffers != nil
+        if receivesMultishot { enabled.append("multishot recv + provided buffer ring") }
         features = enabled
         armWakeRead()
     }
@@ -248,20 +242,39 @@ final class URingBackend: IOBackend {
         loop.backendFailed(what)
     }
 
-    /// Submits one SQE prepared by `prepare` and suspends until its CQE (or interruption).
-    nonisolated(nonsending) func perform(
-        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void, register: (OperationID) -> Void = { _ in }
+    // MARK: - Operations
+
+    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
+        // Completions need no registration: the SQE names the descriptor.
+    }
+
+    func detach(_ fd: Int32, from owner: any DescriptorOwner) {}
+
+    var multishot: (any MultishotOperations)? { acceptsMultishot || receiveBuffers != nil ? self : nil }
+
+    var receivePool: ReceivePool? { nil }
+
+    nonisolated(nonsending) func perform<Operation: KernelOperation>(
+        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
         await loop.perform(inKernel: true) { id in
             let sqe = nextSQE()
-            prepare(sqe)
+            operation.prepare(sqe)
             io_uring_sqe_set_data64(sqe, id.userData)
             register(id)
         }
     }
 
+    nonisolated(nonsending) func performToCompletion<Operation: KernelOperation>(_ operation: inout Operation) async -> Completion {
+        await loop.performToCompletion(inKernel: true) { id in
+            let sqe = nextSQE()
+            operation.prepare(sqe)
+            io_uring_sqe_set_data64(sqe, id.userData)
+        }
+    }
+
     /// Submits a multishot SQE prepared by `prepare`; its CQEs go to `handler`.
-    func startMultishot(_ handler: any CompletionHandler, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> OperationID? {
+    private func startMultishot(_ handler: any CompletionHandler, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) -> OperationID? {
         loop.startMultishot(handler) { id in
             let sqe = nextSQE()
             prepare(sqe)
@@ -275,7 +288,7 @@ final class URingBackend: IOBackend {
         io_uring_sqe_set_data64(sqe, Self.wakeToken)
     }
 
-    func cancelKernelOperation(_ id: OperationID) {
+    func cancel(_ id: OperationID) {
         let sqe = nextSQE()
         io_uring_prep_cancel64(sqe, id.userData, 0)
         io_uring_sqe_set_data64(sqe, Self.ignoredToken)
@@ -283,16 +296,7 @@ final class URingBackend: IOBackend {
 
     // MARK: - The turn
 
-    /// Asks for `channel`'s arrival queue to be settled at the start of the next turn.
-    func settleNextTurn(_ channel: URingStreamChannel) {
-        unsettled.append(channel)
-    }
-
     func processEvents(_ wait: BackendWait) {
-        if !unsettled.isEmpty {
-            for channel in unsettled { channel.settleArrivals() }
-            unsettled.removeAll(keepingCapacity: true)
-        }
         if let receiveBuffers {
             receiveBuffers.reclaimReleased()
             counters.receiveBuffersHeld = receiveBuffers.lentCount
@@ -349,11 +353,6 @@ final class URingBackend: IOBackend {
         }
     }
 
-    /// The provided buffers ran out and a stream fell back to one-shot receives.
-    func noteReceiveBufferExhaustion() {
-        counters.receiveBufferExhaustions += 1
-    }
-
     private func dispatch(userData: UInt64, result: Int32, flags: UInt32) {
         switch userData {
         case Self.ignoredToken:
@@ -376,45 +375,6 @@ final class URingBackend: IOBackend {
         }
     }
 
-    // MARK: - Sockets
-
-    func makeStreamChannel(fd: Int32, context: String, passesDescriptors: Bool) throws(RingIOError) -> any StreamChannel {
-        try URingStreamChannel(backend: self, fd: fd, context: context, passesDescriptors: passesDescriptors)
-    }
-
-    func makeDatagramChannel(fd: Int32, context: String) throws(RingIOError) -> any DatagramChannel {
-        try URingDatagramChannel(backend: self, fd: fd, context: context)
-    }
-
-    func makeAcceptChannel(fd: Int32, context: String) -> any AcceptChannel {
-        URingAcceptChannel(backend: self, fd: fd, context: context)
-    }
-
-    nonisolated(nonsending) func connect(fd: Int32, to address: SocketAddress) async -> Completion {
-        // The kernel reads the address while the connect is in flight: it lives until the CQE.
-        let storage = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
-        defer { storage.deallocate() }
-        let length = address.write(to: storage)
-        return await perform { sqe in
-            storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { io_uring_prep_connect(sqe, fd, $0, length) }
-        }
-    }
-
-    nonisolated(nonsending) func close(fd: Int32) async {
-        // An IORING_OP_CLOSE queued behind every SQE already prepared for `fd`: the kernel issues
-        // SQEs in order, so each of those resolves the number to this socket (and holds its file)
-        // before the close frees the number. A synchronous close(2) here would free it while
-        // those SQEs still sit in the submission queue, and the next socket made in this turn
-        // would take the number and their bytes. Nothing may interrupt it (see
-        // `EventLoop.performToCompletion`). Linux frees the number even when close reports an
-        // error, so the result needs no handling.
-        _ = await loop.performToCompletion(inKernel: true) { id in
-            let sqe = nextSQE()
-            io_uring_prep_close(sqe, fd)
-            io_uring_sqe_set_data64(sqe, id.userData)
-        }
-    }
-
     func close() {
         guard !closed else { return }
         closed = true
@@ -424,7 +384,26 @@ final class URingBackend: IOBackend {
         cqes.deallocate()
         scratchSQE.deallocate()
         wakeBuffer.deallocate()
-        sendStaging.releaseAll()
+    }
+}
+
+extension URingBackend: MultishotOperations {
+    func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? {
+        startMultishot(handler) { Accept.prepareMultishot($0, descriptor: fd) }
+    }
+
+    func startMultishotReceive(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? {
+        guard let group = receiveBuffers?.group else { return nil }
+        return startMultishot(handler) { Recv.prepareMultishot($0, descriptor: fd, group: group) }
+    }
+
+    func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer? {
+        guard let receiveBuffers, flags & UInt32(IORING_CQE_F_BUFFER) != 0 else { return nil }
+        return receiveBuffers.take(UInt16(flags >> UInt32(IORING_CQE_BUFFER_SHIFT)), length: length)
+    }
+
+    func noteReceiveBufferExhaustion() {
+        counters.receiveBufferExhaustions += 1
     }
 }
 

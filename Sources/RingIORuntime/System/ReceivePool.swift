@@ -1,14 +1,15 @@
 #if os(Linux)
 import RingIOCore
 
-/// The epoll backend's receive memory: blocks that `recv` fills and receives return as
+/// A readiness backend's receive memory: blocks that `recv` fills and receives return as
 /// `ByteBuffer`s without copying, reused once nothing refers to them, shared by every stream of
-/// the loop. A stream holds a block only while its bytes are in use, never while it waits, so
-/// idle connections cost no receive memory. Up to `maxBlocks` are kept; past that, receives use
+/// the loop. A stream holds a block only while its bytes are in use, never while it waits
+/// (readiness receives take one just for the system call, see ``ReceiveMemory``), so idle
+/// connections cost no receive memory. Up to `maxBlocks` are kept; past that, receives use
 /// one-off heap memory.
 ///
 /// Loop-confined.
-final class EpollReceivePool {
+final class ReceivePool {
     static let blockSize = 65536
     private let maxBlocks: Int
     @exclusivity(unchecked) private var blocks: StorageLending
