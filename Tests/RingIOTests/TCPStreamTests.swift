@@ -287,4 +287,27 @@ import Testing
             #expect(text(try await server.receiveUntil("\n", maxBytes: 10)) == "a")
         }
     }
+
+    /// Bytes and the FIN right behind them, already queued before the first receive: everything
+    /// arrives, then end of stream. Epoll stops reading at a short read unless an event said the
+    /// peer hung up, so these sizes straddle its 64 KiB read (short, exactly full, one over).
+    @Test(arguments: TestBackends.all)
+    func bytesFollowedAtOnceByTheFinAreAllReceivedThenEndOfStream(backend: BackendPreference) async throws {
+        for count in [1, 100, 65535, 65536, 65537, 300_000] {
+            try await withStreamPair(backend) { server, client in
+                let sent = patternBytes(count)
+                try await client.sendAll(sent)
+                try await client.sendEOF()
+                var received: [UInt8] = []
+                while true {
+                    do {
+                        received.append(contentsOf: try await server.receiveSome())
+                    } catch let error as RingIOError where error.code == .endOfStream {
+                        break
+                    }
+                }
+                #expect(received == sent, "\(count) bytes sent, \(received.count) received")
+            }
+        }
+    }
 }

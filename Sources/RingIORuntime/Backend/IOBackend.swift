@@ -76,6 +76,14 @@ protocol IOBackend: AnyObject {
 struct Readiness {
     /// The backend's registration token, once attached.
     var token = -1
+    /// The descriptor, once attached.
+    var descriptor: Int32 = -1
+    /// The emulated multishot receive armed on the descriptor (see ``MultishotOperations``).
+    var receiving: OperationID?
+    /// Whether an event said the peer hung up or the socket has an error (EPOLLRDHUP, EPOLLHUP,
+    /// EPOLLERR): reads then go on until they see the end or EAGAIN, since no further edge
+    /// will come for it.
+    var hungUp = false
     var input = true
     var output = true
     var inputWaiter: OperationID?
@@ -109,8 +117,11 @@ protocol DescriptorOwner: AnyObject {
     var readiness: Readiness { get set }
 }
 
-/// The multishot operations io_uring offers: one SQE that keeps accepting, or keeps receiving
-/// into the loop's provided buffers, each result a completion for `handler`.
+/// Operations that keep producing results until stopped, each result a completion for a
+/// handler: io_uring offers multishot accept and multishot recv into its provided buffers in
+/// the kernel; epoll emulates multishot recv (on each input edge the backend reads into its
+/// receive pool and hands the bytes to the handler), so both backends receive the same way and
+/// an idle stream waits in the same shallow frame.
 protocol MultishotOperations: AnyObject {
     /// Whether multishot accept can be armed.
     var acceptsMultishot: Bool { get }
@@ -118,9 +129,11 @@ protocol MultishotOperations: AnyObject {
     var receivesMultishot: Bool { get set }
     /// Arms a multishot accept on listener `fd`; `nil` when the loop is stopping.
     func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID?
-    /// Arms a multishot recv on stream `fd`; `nil` when the loop is stopping or there is no buffer ring.
-    func startMultishotReceive(on fd: Int32, _ handler: any CompletionHandler) -> OperationID?
-    /// Takes the provided buffer a multishot recv completion (`flags`) filled with `length` bytes.
+    /// Arms a multishot recv on `owner`'s stream `fd`; `nil` when the loop is stopping or there
+    /// is no buffer ring. It ends with a completion whose `more` is false: end of stream, an
+    /// error, or `-ECANCELED` after ``IOBackend/cancel(_:)``.
+    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID?
+    /// Takes the bytes a multishot recv completion (`flags`) carries, `length` of them.
     func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer?
     /// Counts a multishot recv that ended because every provided buffer was in use.
     func noteReceiveBufferExhaustion()

@@ -84,7 +84,7 @@ final class StreamChannel: CiphertextTransport, DescriptorOwner, CompletionHandl
             case .fail(let code):
                 throw RingIOError.system(errno: code, "receive on \(context)")
             case .armMultishot:
-                if let id = multishot?.startMultishotReceive(on: descriptor, self) {
+                if let id = multishot?.startMultishotReceive(on: descriptor, for: self, self) {
                     mode.armed(id)
                     continue
                 }

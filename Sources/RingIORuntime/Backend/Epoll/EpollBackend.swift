@@ -18,7 +18,7 @@ final class EpollBackend: IOBackend {
     /// Receive memory shared by the loop's streams.
     private let pool = ReceivePool()
     var receivePool: ReceivePool? { pool }
-    var multishot: (any MultishotOperations)? { nil }
+    var multishot: (any MultishotOperations)? { self }
     unowned let loop: EventLoop
     private let epollFD: Int32
     private let events: UnsafeMutablePointer<ringio_readiness>
@@ -27,6 +27,17 @@ final class EpollBackend: IOBackend {
     @exclusivity(unchecked) private var owners: [(any DescriptorOwner)?] = []
     @exclusivity(unchecked) private var freeTokens: [Int] = []
     @exclusivity(unchecked) private var closed = false
+    /// Owners whose emulated multishot receive was armed while their descriptor may be readable:
+    /// read at the start of the next turn (not at once: the channel is still arming it).
+    @exclusivity(unchecked) private var pendingReads: [any DescriptorOwner] = []
+    /// Emulated multishot receives asked to stop; their last completion (`-ECANCELED`) is
+    /// delivered at the start of the next turn, as io_uring delivers its cancelled CQE.
+    @exclusivity(unchecked) private var pendingCancels: [OperationID] = []
+    /// Swapped with the pending lists while they are worked through (neither allocates).
+    @exclusivity(unchecked) private var spareReads: [any DescriptorOwner] = []
+    @exclusivity(unchecked) private var spareCancels: [OperationID] = []
+    /// The bytes of the emulated receive completion being delivered (`providedBuffer`).
+    @exclusivity(unchecked) private var arrival: ByteBuffer?
 
     /// Creates the epoll instance and registers the loop's wake-up eventfd.
     init(loop: EventLoop) throws(RingIOError) {
@@ -34,6 +45,10 @@ final class EpollBackend: IOBackend {
         epollFD = ringio_epoll_create()
         guard epollFD >= 0 else { throw RingIOError.system(errno: errno, "epoll_create1") }
         events = .allocate(capacity: Int(Self.eventBatch))
+        pendingReads.reserveCapacity(256)
+        spareReads.reserveCapacity(256)
+        pendingCancels.reserveCapacity(64)
+        spareCancels.reserveCapacity(64)
         guard ringio_epoll_add(epollFD, loop.wakeFD, UInt32(RINGIO_EPOLLIN), 0, Self.wakeToken) == 0 else {
             let error = RingIOError.system(errno: errno, "register the wake-up eventfd with epoll")
             Glibc.close(epollFD)
@@ -61,6 +76,7 @@ final class EpollBackend: IOBackend {
             throw error
         }
         owner.readiness.token = token
+        owner.readiness.descriptor = fd
     }
 
     func detach(_ fd: Int32, from owner: any DescriptorOwner) {
@@ -70,13 +86,16 @@ final class EpollBackend: IOBackend {
         owners[token] = nil
         freeTokens.append(token)
         owner.readiness.token = -1
+        owner.readiness.receiving = nil
     }
 
     /// Records an epoll event for the owner registered as `token` and wakes what waits for it.
     private func deliver(_ events: UInt32, to owner: any DescriptorOwner) {
         if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             owner.readiness.input = true
+            if events & UInt32(RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 { owner.readiness.hungUp = true }
             if let waiter = owner.readiness.inputWaiter { loop.wake(waiter) }
+            if owner.readiness.receiving != nil { readArrivals(of: owner) }
         }
         if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             owner.readiness.output = true
@@ -130,6 +149,8 @@ final class EpollBackend: IOBackend {
         case .untilEvent: timeout = -1
         case .until(let deadline): timeout = Self.milliseconds(until: deadline)
         }
+        // What they deliver may wake tasks: then this turn only looks for events.
+        if deliverPending() { timeout = 0 }
         var count: Int32
         if let injected = loop.faults.takeEnterResult() {
             count = -1
@@ -168,7 +189,9 @@ final class EpollBackend: IOBackend {
     }
 
     func cancel(_ id: OperationID) {
-        // epoll has no operations in the kernel: every wait is parked and `interrupt` ends it.
+        // Nothing else is in a kernel: every other wait is parked, and `interrupt` ends it.
+        guard loop.table.isCurrent(id), loop.table[id].isMultishot, !pendingCancels.contains(id) else { return }
+        pendingCancels.append(id)
     }
 
     func close() {
@@ -177,8 +200,95 @@ final class EpollBackend: IOBackend {
         // Channels and this backend refer to each other; drop the backend's side of the cycle.
         owners.removeAll()
         freeTokens.removeAll()
+        pendingReads.removeAll()
+        spareReads.removeAll()
         Glibc.close(epollFD)
         events.deallocate()
+    }
+}
+
+// MARK: - Multishot receive, emulated
+
+extension EpollBackend: MultishotOperations {
+    var acceptsMultishot: Bool { false }
+
+    var receivesMultishot: Bool {
+        get { true }
+        set {}
+    }
+
+    func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? { nil }
+
+    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
+        guard let id = loop.startMultishot(handler, { _ in }) else { return nil }
+        owner.readiness.receiving = id
+        if owner.readiness.input { pendingReads.append(owner) }
+        return id
+    }
+
+    func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer? {
+        defer { arrival = nil }
+        return arrival
+    }
+
+    func noteReceiveBufferExhaustion() {}
+
+    /// Delivers the last completions of cancelled receives and reads for receives armed on a
+    /// descriptor that may be readable; returns whether it delivered anything.
+    fileprivate func deliverPending() -> Bool {
+        guard !pendingCancels.isEmpty || !pendingReads.isEmpty else { return false }
+        swap(&pendingCancels, &spareCancels)
+        swap(&pendingReads, &spareReads)
+        for id in spareCancels where loop.table.isCurrent(id) && loop.table[id].isMultishot {
+            let handler = loop.table.handler(id)
+            loop.table.release(id)
+            handler?.handleCompletion(result: -ECANCELED, flags: 0, more: false)
+        }
+        for owner in spareReads { readArrivals(of: owner) }
+        spareCancels.removeAll(keepingCapacity: true)
+        spareReads.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    /// Reads what `owner`'s descriptor has for its armed receive, 64 KiB at a time into the
+    /// receive pool, until a read comes back short, the stream ends, or the receive is stopped
+    /// (its channel cancels it once its queue passes its limit, which bounds what one edge reads).
+    ///
+    /// A short read has taken everything the socket held when it ran, and any byte that arrives
+    /// later raises a new edge, so reading on until EAGAIN would only cost a system call per
+    /// message (nginx and redis stop there too). Once an event said the peer hung up or the
+    /// socket failed, no edge will follow the end: then reads go on until they see it.
+    fileprivate func readArrivals(of owner: any DescriptorOwner) {
+        guard let id = owner.readiness.receiving, owner.readiness.token >= 0 else { return }
+        let fd = owner.readiness.descriptor
+        while owner.readiness.input && loop.table.isCurrent(id) && !pendingCancels.contains(id) {
+            let (block, storage) = pool.acquire()
+            let result = Syscall.attempt("recv") { Glibc.recv(fd, storage.base, ReceivePool.blockSize, 0) }
+            if result == -EAGAIN || result == -EWOULDBLOCK {
+                pool.putBack(block)
+                owner.readiness.input = false
+                return
+            }
+            let more = result > 0
+            if more {
+                pool.lend(block)
+                arrival = ByteBuffer(storage: storage, lower: 0, upper: Int(result))
+            } else {
+                pool.putBack(block)
+            }
+            let handler = loop.table.handler(id)
+            if !more {
+                owner.readiness.receiving = nil
+                loop.table.release(id)
+            }
+            handler?.handleCompletion(result: result, flags: 0, more: more)
+            arrival = nil
+            if !more { return }
+            if Int(result) < ReceivePool.blockSize && !owner.readiness.hungUp {
+                owner.readiness.input = false
+                return
+            }
+        }
     }
 }
 #endif

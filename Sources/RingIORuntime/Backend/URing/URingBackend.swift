@@ -392,7 +392,7 @@ extension URingBackend: MultishotOperations {
         startMultishot(handler) { Accept.prepareMultishot($0, descriptor: fd) }
     }
 
-    func startMultishotReceive(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? {
+    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
         guard let group = receiveBuffers?.group else { return nil }
         return startMultishot(handler) { Recv.prepareMultishot($0, descriptor: fd, group: group) }
     }
