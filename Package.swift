@@ -63,7 +63,8 @@ let package = Package(
         .testTarget(
             name: "RingIOTests",
             dependencies: [
-                "RingIO", "RingIOServiceLifecycle", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "RingIO", "RingIOServiceLifecycle", "CLiburing",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
