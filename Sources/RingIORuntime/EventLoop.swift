@@ -28,14 +28,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var remoteJobs: [UnownedJob] = []
     @exclusivity(unchecked) private var spareInterrupts: [(OperationID, Interruption)] = []
     @exclusivity(unchecked) private var backendStorage: (any IOBackend)?
-    @exclusivity(unchecked) private(set) var isStopping = false
+    /// Running, stopping or failed (see ``LoopState``).
+    @exclusivity(unchecked) private var state = LoopState()
     /// Deadlines of waiting operations, earliest first: one heap per loop, for both backends,
     /// which are told only how long a turn may wait.
     @exclusivity(unchecked) var timers = TimerHeap()
     @exclusivity(unchecked) var dueTimers: [OperationID] = []
-    /// When the backend failed for good (its kernel interface returned an error it cannot go on
-    /// from); the loop then stops, see ``backendFailed(_:)``.
-    @exclusivity(unchecked) private var failedAt: ContinuousClock.Instant?
     /// Failures tests inject (see ``FaultInjection``); empty in normal use.
     @exclusivity(unchecked) var faults = FaultInjection()
     /// Blocks that sends copy bytes they cannot pin into (see ``SendStaging``).
@@ -283,22 +281,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             remoteJobs.removeAll(keepingCapacity: true)
             for (id, reason) in spareInterrupts { interrupt(id, reason) }
             spareInterrupts.removeAll(keepingCapacity: true)
-            if stopRequested && !isStopping { beginStopping() }
+            if stopRequested, let reason = state.stopRequested() { interruptAll(reason) }
 
             runJobs()
 
-            if isStopping && table.activeCount == 0 && jobs.isEmpty { return }
-            if let failedAt, jobs.isEmpty, failedAt.duration(to: .now) > .seconds(1) {
+            if state.mayExit(activeOperations: table.activeCount, queuedJobs: jobs.count) { return }
+            if jobs.isEmpty && state.shouldGiveUpWaiting(at: .now) {
                 // Completions the kernel dropped will never come: give those operations up (the
                 // kernel is done with an operation whose completion it posted, even if it then
                 // dropped it). Their tasks run in the next turns, and the loop exits as usual.
-                self.failedAt = .now
                 abandonAll(.loopFailed)
             }
             var blocking = jobs.isEmpty
             if blocking {
                 blocking = inbox.withLock { inbox -> Bool in
-                    guard inbox.jobs.isEmpty, inbox.interrupts.isEmpty, inbox.stopRequested == isStopping else { return false }
+                    guard inbox.jobs.isEmpty, inbox.interrupts.isEmpty, inbox.stopRequested == state.isStopping else { return false }
                     inbox.sleeping = true
                     return true
                 }
@@ -329,9 +326,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         running.removeAll(keepingCapacity: true)
     }
 
-    private func beginStopping() {
-        isStopping = true
-        let reason: Interruption = failedAt == nil ? .shutdown : .loopFailed
+    /// Interrupts every waiting operation with `reason` and cancels every multishot.
+    private func interruptAll(_ reason: Interruption) {
         for id in table.activeIDs() {
             if table[id].isMultishot {
                 backend.cancel(id)
@@ -346,12 +342,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// `.brokenResource`, and stop the loop as a shutdown does. An operation the kernel will
     /// never report on is given up after a second, so the loop still exits.
     func backendFailed(_ reason: String) {
-        guard failedAt == nil else { return }
-        failedAt = .now
+        let failure = state.backendFailed(at: .now)
+        guard failure != .alreadyFailed else { return }
         Logger(label: "RingIO").error(
             "event loop failed; its operations fail with brokenResource and the loop stops", metadata: ["reason": "\(reason)"])
         inbox.withLock { $0.stopRequested = true }
-        if !isStopping { beginStopping() }
+        if case .beginStopping(let interruption) = failure { interruptAll(interruption) }
     }
 
     /// Resumes every operation still waiting with `interruption`; a multishot handler gets a
@@ -369,7 +365,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     /// Whether the backend failed (it then waits briefly, never blocking, while the loop stops).
-    var hasFailed: Bool { failedAt != nil }
+    var hasFailed: Bool { state.hasFailed }
+
+    /// Whether the loop is stopping: new operations fail at once with `.shutdown`.
+    var isStopping: Bool { state.isStopping }
 
     /// Stops a loop nothing runs on yet and blocks until its thread has exited (a runtime whose
     /// start failed part-way). Never call it from a loop's thread.
