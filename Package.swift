@@ -60,10 +60,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RingIOCoreTests", dependencies: ["RingIOCore"], swiftSettings: strictSettings),
+        // Shared by the test targets: the test PKI, temporary directories, an in-memory transport.
+        .target(
+            name: "RingIOTestSupport", dependencies: ["RingIOCore", "RingIOTLS"], path: "Tests/RingIOTestSupport",
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "RingIOTLSTests", dependencies: ["RingIOCore", "RingIOTLS", "RingIOTestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "RingIOTests",
             dependencies: [
-                "RingIO", "RingIOServiceLifecycle", "CLiburing",
+                "RingIO", "RingIOServiceLifecycle", "CLiburing", "RingIOTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,6 @@
 import Glibc
 import RingIO
+import RingIOTestSupport
 import Testing
 
 @testable import RingIORuntime

@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import RingIO
 import RingIOServiceLifecycle
+import RingIOTestSupport
 import ServiceLifecycle
 import Testing
 

@@ -1,5 +1,6 @@
 import Glibc
 import RingIO
+import RingIOTestSupport
 import Testing
 
 /// Load and limits that need the whole process: 20,000 descriptors, resident memory, and

@@ -1,4 +1,5 @@
 import RingIO
+import RingIOTestSupport
 import Testing
 
 /// Memory follows bytes, not chunks: whatever the peer's chunking, what a stream buffers keeps

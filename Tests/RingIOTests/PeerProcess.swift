@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import RingIOTestSupport
 import Testing
 
 /// A Python program run as a separate process (an ordinary peer, and one with its own descriptor

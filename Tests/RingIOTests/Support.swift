@@ -122,19 +122,6 @@ let ipv6LoopbackAvailable: Bool = {
     }
 }()
 
-/// A new empty directory under /tmp, for socket files; removed, with what it holds, when the
-/// test process exits.
-func temporaryDirectory() throws -> String {
-    _ = removeTemporaryDirectoriesAtExit
-    var template = Array("/tmp/ringio-test-\(getpid())-XXXXXX".utf8CString)
-    let path = try template.withUnsafeMutableBufferPointer { buffer -> String in
-        let base = try #require(buffer.baseAddress)
-        let result = try #require(mkdtemp(base))
-        return String(cString: result)
-    }
-    return path
-}
-
 /// A Linux abstract socket name no other test uses.
 func uniqueAbstractName() -> String {
     "@ringio-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
@@ -159,40 +146,4 @@ func closeAll(_ pairs: [(server: SocketStream, client: SocketStream)]) async {
         await pair.client.close()
         await pair.server.close()
     }
-}
-
-/// Registers, once, the removal of this process's temporary directories at exit.
-private let removeTemporaryDirectoriesAtExit: Void = {
-    atexit {
-        let prefix = "ringio-test-\(getpid())-"
-        guard let directory = opendir("/tmp") else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = directoryEntryName(entry)
-            guard name.hasPrefix(prefix) else { continue }
-            removeTree("/tmp/" + name)
-        }
-    }
-}()
-
-/// Removes `path` and, if it is a directory, everything under it (no symbolic link is followed).
-private func removeTree(_ path: String) {
-    if let directory = opendir(path) {
-        while let entry = readdir(directory) {
-            let name = directoryEntryName(entry)
-            if name == "." || name == ".." { continue }
-            if entry.pointee.d_type == UInt8(DT_DIR) { removeTree(path + "/" + name) } else { unlink(path + "/" + name) }
-        }
-        closedir(directory)
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-/// The name of a `readdir` entry. Read in place: an entry is only as long as its name, so
-/// copying the 256-byte `d_name` field reads past the end of the directory buffer.
-func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
-    guard let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return "" }
-    return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
 }

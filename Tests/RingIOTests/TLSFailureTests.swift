@@ -1,4 +1,5 @@
 import RingIO
+import RingIOTestSupport
 import Testing
 
 /// Connects a client with `client` to a TLS server with `server` and returns the client's error.

@@ -1,4 +1,5 @@
 import RingIO
+import RingIOTestSupport
 import Testing
 
 /// A TLS peer that misbehaves after a correct handshake, driven from Python's `ssl` module over

@@ -1,4 +1,5 @@
 import RingIO
+import RingIOTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct TLSTests {

@@ -1,5 +1,6 @@
 import Glibc
 import RingIO
+import RingIOTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct UNIXStreamTests {

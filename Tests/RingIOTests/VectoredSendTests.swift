@@ -1,5 +1,6 @@
 import Glibc
 import RingIO
+import RingIOTestSupport
 import Testing
 
 /// `sendAll(_ buffers: [ByteBuffer])`: several buffers in one gathered send.
