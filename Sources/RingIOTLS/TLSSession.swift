@@ -29,9 +29,8 @@ final class TLSSession: SecureLayer {
     private let serverHostname: String?
     private let standardCompatible: Bool
     private var error = [CChar](repeating: 0, count: 512)
-    private var sentCloseNotify = false
-    private var flushing = false
-    private var sending = false
+    /// Handshaking, open, close_notify sent or broken; who sends and who flushes.
+    private var state = TLSSessionState()
     /// Tasks waiting for the active flush to end, each under a ticket so that one whose wait was
     /// interrupted removes itself: waits that time out do not pile up.
     private var flushWaiters: [(ticket: UInt64, wake: () -> Void)] = []
@@ -39,9 +38,6 @@ final class TLSSession: SecureLayer {
     /// The most ciphertext the receive path lets pile up behind an active flush before it waits
     /// for that flush (answers to key updates are tens of bytes each).
     static let outputLimit = 65536
-    /// The failure that broke the session (a lost write, a bad record, a fatal alert); rethrown
-    /// by every later call.
-    private var broken: (any Error)?
     private static let recordChunk = 65536
     /// The most plaintext one TLS record carries (RFC 8446, 5.1); a read returns at most this.
     private static let maxPlaintextRecord = 16384
@@ -83,6 +79,7 @@ final class TLSSession: SecureLayer {
             }
             switch Int(status) {
             case Int(RINGIO_TLS_OK):
+                state.handshakeCompleted()
                 return info()
             case Int(RINGIO_TLS_WANT_READ):
                 guard let chunk = try await transport.receiveChunk(maxBytes: Self.recordChunk) else {
@@ -90,6 +87,8 @@ final class TLSSession: SecureLayer {
                 }
                 feed(chunk)
             default:
+                // The session is not marked broken: what a later call meets is the engine's
+                // own answer (the stream closes itself after a failed handshake anyway).
                 throw RingIOError(.tlsHandshakeFailed, error.messageText)
             }
         }
@@ -127,7 +126,7 @@ final class TLSSession: SecureLayer {
     private var ciphertext: ByteStorage?
 
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
-        if let broken { throw broken }
+        if let failure = state.failure { throw failure }
         let capacity = min(maxBytes, Self.maxPlaintextRecord)
         let storage = ByteStorage.reused(&plaintext, capacity: capacity, allocating: Self.maxPlaintextRecord)
         while true {
@@ -159,8 +158,8 @@ final class TLSSession: SecureLayer {
                 // clean close next). The alert the engine wrote goes out if nothing else is
                 // sending; it is not waited for.
                 let failure = RingIOError(.tlsFailure, error.messageText)
-                if !flushing, ringio_tls_pending_output(session) > 0 { try? await flush() }
-                broken = failure
+                if !state.flushing, ringio_tls_pending_output(session) > 0 { try? await flush() }
+                state.broke(failure)
                 throw failure
             }
         }
@@ -177,17 +176,8 @@ final class TLSSession: SecureLayer {
         if bytes.withContiguousStorageIfAvailable({ _ in true }) == nil {
             return try await send(Array(bytes))
         }
-        if var broken = broken as? RingIOError {
-            broken.bytesTransferred = 0
-            throw broken
-        }
-        if let broken { throw broken }
-        guard !sentCloseNotify else {
-            throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
-        }
-        guard !sending else { throw RingIOError(.busyResource, "TLS send: another task is already sending on this stream") }
-        sending = true
-        defer { sending = false }
+        try state.beginSend()
+        defer { state.endSend() }
         var offset = 0
         let total = bytes.count
         while offset < total {
@@ -216,18 +206,13 @@ final class TLSSession: SecureLayer {
     }
 
     nonisolated(nonsending) func sendCloseNotify() async throws {
-        guard !sentCloseNotify else { return }
         // close_notify queued behind a send's first records would end the stream for the peer
-        // in the middle of that send: a silent truncation.
-        guard !sending else {
-            throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
-        }
+        // in the middle of that send (a silent truncation): a send in progress makes it busy,
+        // checked before and again after waiting for the active flush.
+        guard !state.hasSentCloseNotify else { return }
+        if state.sending { _ = try state.beginCloseNotify() }
         try await waitForFlushToEnd("TLS sendEOF")
-        guard !sentCloseNotify else { return }
-        guard !sending else {
-            throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
-        }
-        sentCloseNotify = true
+        guard try state.beginCloseNotify() == .send else { return }
         _ = ringio_tls_shutdown(session)
         try await flush()
     }
@@ -235,13 +220,13 @@ final class TLSSession: SecureLayer {
     /// Waits, parked on the transport, until no flush is active; throws if the session broke
     /// meanwhile. The caller's deadline and cancellation end the wait.
     private nonisolated(nonsending) func waitForFlushToEnd(_ what: String) async throws {
-        if let broken { throw broken }
-        while flushing {
+        if let failure = state.failure { throw failure }
+        while state.flushing {
             let ticket = nextTicket
             nextTicket &+= 1
             defer { flushWaiters.removeAll { $0.ticket == ticket } }
             try await transport.park("\(what) waiting for the TLS session's previous write") { flushWaiters.append((ticket, $0)) }
-            if let broken { throw broken }
+            if let failure = state.failure { throw failure }
         }
     }
 
@@ -249,7 +234,7 @@ final class TLSSession: SecureLayer {
     /// flush the receiver sends it itself; with one, the active flush takes it, unless more than
     /// ``outputLimit`` bytes are waiting: then the receiver waits for that flush first.
     private nonisolated(nonsending) func flushAnswers() async throws {
-        if flushing {
+        if state.flushing {
             guard ringio_tls_pending_output(session) > Self.outputLimit else { return }
             try await waitForFlushToEnd("TLS receive")
         }
@@ -259,11 +244,10 @@ final class TLSSession: SecureLayer {
     /// Sends everything the engine has written. Only one flush sends at a time, so records stay
     /// in order; callers make sure none is active (``waitForFlushToEnd(_:)``) before they call it.
     private nonisolated(nonsending) func flush() async throws {
-        if let broken { throw broken }
-        precondition(!flushing, "TLS flush started while another flush is active")
-        flushing = true
+        if let failure = state.failure { throw failure }
+        state.beginFlush()
         defer {
-            flushing = false
+            state.endFlush()
             // Every waiter re-checks: waking only one could wake one whose wait already ended.
             let waiting = flushWaiters
             flushWaiters = []
@@ -277,7 +261,7 @@ final class TLSSession: SecureLayer {
             do {
                 try await transport.send(ByteBuffer(storage: storage, lower: 0, upper: taken))
             } catch {
-                broken = error
+                state.broke(error)
                 throw error
             }
         }
