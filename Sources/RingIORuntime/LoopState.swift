@@ -22,7 +22,10 @@ struct LoopState: Equatable {
     static let givingUpInterval = Duration.seconds(1)
 
     /// Whether the loop is stopping (or failed, which stops it too): new operations fail at once.
-    var isStopping: Bool { phase != .running }
+    var isStopping: Bool {
+        if case .running = phase { return false }
+        return true
+    }
 
     /// Whether the backend failed.
     var hasFailed: Bool {

@@ -72,11 +72,11 @@ final class EmbeddedBackend: IOBackend, MultishotOperations {
     /// The descriptor number the embedded stream channel uses (nobody opened it).
     static let descriptor: Int32 = 1_000_000
 
-    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {}
-    func detach(_ fd: Int32, from owner: any DescriptorOwner) {}
+    func attach(_ fd: Int32, to owner: DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {}
+    func detach(_ fd: Int32, from owner: DescriptorOwner) {}
 
     nonisolated(nonsending) func perform<Operation: KernelOperation>(
-        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+        _ operation: inout Operation, for owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
         await loop.perform(inKernel: true) { id in
             var sqe = io_uring_sqe()
@@ -103,7 +103,7 @@ final class EmbeddedBackend: IOBackend, MultishotOperations {
 
     func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? { nil }
 
-    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
+    func startMultishotReceive(on fd: Int32, for owner: DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
         guard let id = loop.startMultishot(handler, { _ in }) else { return nil }
         armed.append((id, fd))
         return id

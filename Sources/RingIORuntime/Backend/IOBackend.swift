@@ -39,15 +39,15 @@ protocol IOBackend: AnyObject {
 
     /// Prepares `owner`'s descriptor `fd` for operations (epoll registers it, edge-triggered,
     /// and keeps its readiness in `owner.readiness`; io_uring needs nothing).
-    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError)
+    func attach(_ fd: Int32, to owner: DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError)
     /// Forgets `owner`'s descriptor `fd` before it is closed.
-    func detach(_ fd: Int32, from owner: any DescriptorOwner)
+    func detach(_ fd: Int32, from owner: DescriptorOwner)
     /// Performs `operation` on behalf of `owner` and suspends until its result, an interruption
     /// (cancellation, deadline, close: see ``EventLoop/interrupt(_:_:)``) or the loop stopping.
     /// `register` receives the operation's id whenever the task suspends, so its owner can
     /// interrupt it; a readiness backend may complete without suspending.
     nonisolated(nonsending) func perform<Operation: KernelOperation>(
-        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+        _ operation: inout Operation, for owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion
     /// Performs `operation` to its end whatever happens to the caller (a close: see
     /// ``EventLoop/performToCompletion(inKernel:_:)``).
@@ -113,8 +113,10 @@ struct Readiness {
 
 /// The owner of a descriptor that operations are performed on (a channel): a readiness
 /// backend keeps the descriptor's ``Readiness`` in it, so watching a descriptor allocates nothing.
-protocol DescriptorOwner: AnyObject {
-    var readiness: Readiness { get set }
+class DescriptorOwner {
+    /// Kept by the readiness backend; a final stored field, so the backend's hot path reads it
+    /// directly (no witness call, no existential).
+    final var readiness = Readiness()
 }
 
 /// Operations that keep producing results until stopped, each result a completion for a
@@ -132,7 +134,7 @@ protocol MultishotOperations: AnyObject {
     /// Arms a multishot recv on `owner`'s stream `fd`; `nil` when the loop is stopping or there
     /// is no buffer ring. It ends with a completion whose `more` is false: end of stream, an
     /// error, or `-ECANCELED` after ``IOBackend/cancel(_:)``.
-    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID?
+    func startMultishotReceive(on fd: Int32, for owner: DescriptorOwner, _ handler: any CompletionHandler) -> OperationID?
     /// Takes the bytes a multishot recv completion (`flags`) carries, `length` of them.
     func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer?
     /// Counts a multishot recv that ended because every provided buffer was in use.
@@ -146,7 +148,7 @@ extension IOBackend {
     /// Forgets `fd` and closes it after every operation already issued on it (a descriptor
     /// number lives until every operation naming it has completed), whatever the caller's
     /// cancellation or deadline: a close cannot be skipped.
-    nonisolated(nonsending) func close(_ fd: Int32, owner: any DescriptorOwner) async {
+    nonisolated(nonsending) func close(_ fd: Int32, owner: DescriptorOwner) async {
         detach(fd, from: owner)
         var close = Close(descriptor: fd)
         _ = await performToCompletion(&close)

@@ -16,7 +16,6 @@ final class AcceptChannel: DescriptorOwner, CompletionHandler {
     /// The socket descriptor, or -1 once closed.
     private(set) var descriptor: Int32
     private let context: String
-    var readiness = Readiness()
     private var accepted: [Int32] = []
     /// An error a multishot accept reported, for the next `accept()` to handle.
     private var pendingError: Int32?
@@ -38,6 +37,7 @@ final class AcceptChannel: DescriptorOwner, CompletionHandler {
         multishot = backend.multishot
         descriptor = fd
         self.context = context
+        super.init()
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

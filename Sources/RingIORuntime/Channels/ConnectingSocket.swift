@@ -4,9 +4,7 @@ import RingIOCore
 
 /// A socket between its creation and the end of its connect: it owns the descriptor's
 /// readiness for the ``Connect`` operation, then hands the descriptor on.
-private final class ConnectingSocket: DescriptorOwner {
-    var readiness = Readiness()
-}
+private final class ConnectingSocket: DescriptorOwner {}
 
 extension EventLoop {
     /// Connects socket `fd` (created as the backend's `wantsNonBlockingSockets` says) to

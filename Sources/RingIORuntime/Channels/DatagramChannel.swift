@@ -13,7 +13,6 @@ final class DatagramChannel: DescriptorOwner {
     /// The socket descriptor, or -1 once closed.
     private(set) var descriptor: Int32
     private let context: String
-    var readiness = Readiness()
     private let receiveMessage: MessageBuffer
     private let sendMessage: MessageBuffer
     private var receiveOperation: OperationID?
@@ -34,6 +33,7 @@ final class DatagramChannel: DescriptorOwner {
         self.context = context
         receiveMessage = try MessageBuffer(maxDescriptors: 0)
         sendMessage = try MessageBuffer(maxDescriptors: 0)
+        super.init()
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

@@ -21,14 +21,13 @@ import RingIOCore
 ///
 /// Closing: waiting operations are interrupted with `.closedResource`, and the descriptor is
 /// closed after every operation naming it has completed (``IOBackend/close(_:owner:)``).
-final class StreamChannel: CiphertextTransport, DescriptorOwner, CompletionHandler {
+final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandler {
     private let loop: EventLoop
     private let backend: any IOBackend
     private let multishot: (any MultishotOperations)?
     /// The socket descriptor (for socket options), or -1 once closed.
     @exclusivity(unchecked) private(set) var descriptor: Int32
     private let context: String
-    @exclusivity(unchecked) var readiness = Readiness()
     /// What arrived and no receive has taken yet.
     @exclusivity(unchecked) private var arrived = ChunkQueue()
     /// Past this many queued bytes the multishot recv is cancelled until a receive drains the
@@ -62,6 +61,7 @@ final class StreamChannel: CiphertextTransport, DescriptorOwner, CompletionHandl
         self.context = context
         receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
+        super.init()
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

@@ -24,17 +24,17 @@ final class EpollBackend: IOBackend {
     private let events: UnsafeMutablePointer<ringio_readiness>
     private static let eventBatch: Int32 = 256
     private static let wakeToken: UInt64 = .max
-    @exclusivity(unchecked) private var owners: [(any DescriptorOwner)?] = []
+    @exclusivity(unchecked) private var owners: [(DescriptorOwner)?] = []
     @exclusivity(unchecked) private var freeTokens: [Int] = []
     @exclusivity(unchecked) private var closed = false
     /// Owners whose emulated multishot receive was armed while their descriptor may be readable:
     /// read at the start of the next turn (not at once: the channel is still arming it).
-    @exclusivity(unchecked) private var pendingReads: [any DescriptorOwner] = []
+    @exclusivity(unchecked) private var pendingReads: [DescriptorOwner] = []
     /// Emulated multishot receives asked to stop; their last completion (`-ECANCELED`) is
     /// delivered at the start of the next turn, as io_uring delivers its cancelled CQE.
     @exclusivity(unchecked) private var pendingCancels: [OperationID] = []
     /// Swapped with the pending lists while they are worked through (neither allocates).
-    @exclusivity(unchecked) private var spareReads: [any DescriptorOwner] = []
+    @exclusivity(unchecked) private var spareReads: [DescriptorOwner] = []
     @exclusivity(unchecked) private var spareCancels: [OperationID] = []
     /// The bytes of the emulated receive completion being delivered (`providedBuffer`).
     @exclusivity(unchecked) private var arrival: ByteBuffer?
@@ -59,7 +59,7 @@ final class EpollBackend: IOBackend {
 
     // MARK: - Descriptors
 
-    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
+    func attach(_ fd: Int32, to owner: DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
         let token: Int
         if let reused = freeTokens.popLast() {
             token = reused
@@ -79,7 +79,7 @@ final class EpollBackend: IOBackend {
         owner.readiness.descriptor = fd
     }
 
-    func detach(_ fd: Int32, from owner: any DescriptorOwner) {
+    func detach(_ fd: Int32, from owner: DescriptorOwner) {
         let token = owner.readiness.token
         guard token >= 0 else { return }
         _ = ringio_epoll_remove(epollFD, fd)
@@ -90,7 +90,7 @@ final class EpollBackend: IOBackend {
     }
 
     /// Records an epoll event for the owner registered as `token` and wakes what waits for it.
-    private func deliver(_ events: UInt32, to owner: any DescriptorOwner) {
+    private func deliver(_ events: UInt32, to owner: DescriptorOwner) {
         if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             owner.readiness.input = true
             if events & UInt32(RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 { owner.readiness.hungUp = true }
@@ -106,7 +106,7 @@ final class EpollBackend: IOBackend {
     // MARK: - Operations
 
     nonisolated(nonsending) func perform<Operation: KernelOperation>(
-        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+        _ operation: inout Operation, for owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
         let interest = operation.interest
         while true {
@@ -126,7 +126,7 @@ final class EpollBackend: IOBackend {
     /// and every byte of the suspended frames is memory each idle connection holds.
     @inline(never)
     private nonisolated(nonsending) func waitUntilReady(
-        for interest: Interest, of owner: any DescriptorOwner, register: (OperationID) -> Void
+        for interest: Interest, of owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
         let completion = await loop.park { id in
             owner.readiness.setWaiter(interest, id)
@@ -219,7 +219,7 @@ extension EpollBackend: MultishotOperations {
 
     func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? { nil }
 
-    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
+    func startMultishotReceive(on fd: Int32, for owner: DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
         guard let id = loop.startMultishot(handler, { _ in }) else { return nil }
         owner.readiness.receiving = id
         if owner.readiness.input { pendingReads.append(owner) }
@@ -258,7 +258,7 @@ extension EpollBackend: MultishotOperations {
     /// later raises a new edge, so reading on until EAGAIN would only cost a system call per
     /// message (nginx and redis stop there too). Once an event said the peer hung up or the
     /// socket failed, no edge will follow the end: then reads go on until they see it.
-    fileprivate func readArrivals(of owner: any DescriptorOwner) {
+    fileprivate func readArrivals(of owner: DescriptorOwner) {
         guard let id = owner.readiness.receiving, owner.readiness.token >= 0 else { return }
         let fd = owner.readiness.descriptor
         while owner.readiness.input && loop.table.isCurrent(id) && !pendingCancels.contains(id) {

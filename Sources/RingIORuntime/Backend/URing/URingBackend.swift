@@ -244,18 +244,18 @@ final class URingBackend: IOBackend {
 
     // MARK: - Operations
 
-    func attach(_ fd: Int32, to owner: any DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
+    func attach(_ fd: Int32, to owner: DescriptorOwner, describing what: @autoclosure () -> String) throws(RingIOError) {
         // Completions need no registration: the SQE names the descriptor.
     }
 
-    func detach(_ fd: Int32, from owner: any DescriptorOwner) {}
+    func detach(_ fd: Int32, from owner: DescriptorOwner) {}
 
     var multishot: (any MultishotOperations)? { acceptsMultishot || receiveBuffers != nil ? self : nil }
 
     var receivePool: ReceivePool? { nil }
 
     nonisolated(nonsending) func perform<Operation: KernelOperation>(
-        _ operation: inout Operation, for owner: any DescriptorOwner, register: (OperationID) -> Void
+        _ operation: inout Operation, for owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
         await loop.perform(inKernel: true) { id in
             let sqe = nextSQE()
@@ -392,7 +392,7 @@ extension URingBackend: MultishotOperations {
         startMultishot(handler) { Accept.prepareMultishot($0, descriptor: fd) }
     }
 
-    func startMultishotReceive(on fd: Int32, for owner: any DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
+    func startMultishotReceive(on fd: Int32, for owner: DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
         guard let group = receiveBuffers?.group else { return nil }
         return startMultishot(handler) { Recv.prepareMultishot($0, descriptor: fd, group: group) }
     }
