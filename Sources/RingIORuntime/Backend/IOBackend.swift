@@ -76,8 +76,6 @@ protocol IOBackend: AnyObject {
 struct Readiness {
     /// The backend's registration token, once attached.
     var token = -1
-    /// The descriptor, once attached.
-    var descriptor: Int32 = -1
     /// The emulated multishot receive armed on the descriptor (see ``MultishotOperations``).
     var receiving: OperationID?
     /// Whether an event said the peer hung up or the socket has an error (EPOLLRDHUP, EPOLLHUP,
@@ -114,9 +112,13 @@ struct Readiness {
 /// The owner of a descriptor that operations are performed on (a channel): a readiness
 /// backend keeps the descriptor's ``Readiness`` in it, so watching a descriptor allocates nothing.
 class DescriptorOwner {
+    /// The descriptor, or -1 once its owner closed it.
+    @exclusivity(unchecked) final var descriptor: Int32
     /// Kept by the readiness backend; a final stored field, so the backend's hot path reads it
-    /// directly (no witness call, no existential).
-    final var readiness = Readiness()
+    /// directly (no witness call, no existential, no exclusivity check).
+    @exclusivity(unchecked) final var readiness = Readiness()
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
 }
 
 /// Operations that keep producing results until stopped, each result a completion for a

@@ -13,8 +13,6 @@ final class AcceptChannel: DescriptorOwner, CompletionHandler {
     private let loop: EventLoop
     private let backend: any IOBackend
     private let multishot: (any MultishotOperations)?
-    /// The socket descriptor, or -1 once closed.
-    private(set) var descriptor: Int32
     private let context: String
     private var accepted: [Int32] = []
     /// An error a multishot accept reported, for the next `accept()` to handle.
@@ -35,9 +33,8 @@ final class AcceptChannel: DescriptorOwner, CompletionHandler {
         self.loop = loop
         backend = loop.backend
         multishot = backend.multishot
-        descriptor = fd
         self.context = context
-        super.init()
+        super.init(descriptor: fd)
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

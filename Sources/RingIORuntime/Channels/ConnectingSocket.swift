@@ -11,7 +11,7 @@ extension EventLoop {
     /// `address`; the completion's result is 0 or a negated errno, or it carries the interruption
     /// (cancellation, deadline, shutdown). The caller keeps `fd` either way.
     nonisolated(nonsending) func connect(_ fd: Int32, to address: SocketAddress) async -> Completion {
-        let socket = ConnectingSocket()
+        let socket = ConnectingSocket(descriptor: fd)
         do {
             try backend.attach(fd, to: socket, describing: "socket connecting to \(address)")
         } catch {

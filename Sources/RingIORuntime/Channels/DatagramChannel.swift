@@ -10,8 +10,6 @@ import RingIOCore
 final class DatagramChannel: DescriptorOwner {
     private let loop: EventLoop
     private let backend: any IOBackend
-    /// The socket descriptor, or -1 once closed.
-    private(set) var descriptor: Int32
     private let context: String
     private let receiveMessage: MessageBuffer
     private let sendMessage: MessageBuffer
@@ -29,11 +27,10 @@ final class DatagramChannel: DescriptorOwner {
     init(loop: EventLoop, fd: Int32, context: String) throws(RingIOError) {
         self.loop = loop
         backend = loop.backend
-        descriptor = fd
         self.context = context
         receiveMessage = try MessageBuffer(maxDescriptors: 0)
         sendMessage = try MessageBuffer(maxDescriptors: 0)
-        super.init()
+        super.init(descriptor: fd)
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

@@ -25,8 +25,6 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
     private let loop: EventLoop
     private let backend: any IOBackend
     private let multishot: (any MultishotOperations)?
-    /// The socket descriptor (for socket options), or -1 once closed.
-    @exclusivity(unchecked) private(set) var descriptor: Int32
     private let context: String
     /// What arrived and no receive has taken yet.
     @exclusivity(unchecked) private var arrived = ChunkQueue()
@@ -57,11 +55,10 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
         self.loop = loop
         backend = loop.backend
         multishot = backend.multishot
-        descriptor = fd
         self.context = context
         receiveMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
         sendMessage = passesDescriptors ? try MessageBuffer(maxDescriptors: 64) : nil
-        super.init()
+        super.init(descriptor: fd)
         try backend.attach(fd, to: self, describing: context)
         loop.track(fd)
     }

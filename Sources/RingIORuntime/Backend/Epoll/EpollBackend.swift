@@ -76,7 +76,6 @@ final class EpollBackend: IOBackend {
             throw error
         }
         owner.readiness.token = token
-        owner.readiness.descriptor = fd
     }
 
     func detach(_ fd: Int32, from owner: DescriptorOwner) {
@@ -115,25 +114,13 @@ final class EpollBackend: IOBackend {
                 if !operation.wouldBlock(result) { return Completion(result: result, flags: 0, interruption: nil) }
                 owner.readiness.set(interest, ready: false)
             }
-            let completion = await waitUntilReady(for: interest, of: owner, register: register)
+            let completion = await loop.park { id in
+                owner.readiness.setWaiter(interest, id)
+                register(id)
+            }
+            owner.readiness.setWaiter(interest, nil)
             if completion.interruption != nil { return completion }
         }
-    }
-
-    /// Parks until `owner`'s descriptor may be ready for `interest` (or an interruption).
-    ///
-    /// Not generic and not inlined into `perform`: an idle stream's task stays suspended here,
-    /// and every byte of the suspended frames is memory each idle connection holds.
-    @inline(never)
-    private nonisolated(nonsending) func waitUntilReady(
-        for interest: Interest, of owner: DescriptorOwner, register: (OperationID) -> Void
-    ) async -> Completion {
-        let completion = await loop.park { id in
-            owner.readiness.setWaiter(interest, id)
-            register(id)
-        }
-        owner.readiness.setWaiter(interest, nil)
-        return completion
     }
 
     nonisolated(nonsending) func performToCompletion<Operation: KernelOperation>(_ operation: inout Operation) async -> Completion {
@@ -260,7 +247,7 @@ extension EpollBackend: MultishotOperations {
     /// socket failed, no edge will follow the end: then reads go on until they see it.
     fileprivate func readArrivals(of owner: DescriptorOwner) {
         guard let id = owner.readiness.receiving, owner.readiness.token >= 0 else { return }
-        let fd = owner.readiness.descriptor
+        let fd = owner.descriptor
         while owner.readiness.input && loop.table.isCurrent(id) && !pendingCancels.contains(id) {
             let (block, storage) = pool.acquire()
             let result = Syscall.attempt("recv") { Glibc.recv(fd, storage.base, ReceivePool.blockSize, 0) }
