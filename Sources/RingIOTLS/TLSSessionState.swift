@@ -13,7 +13,9 @@ struct TLSSessionState {
         case handshaking
         case open
         case closeNotifySent
-        case broken(any Error)
+        /// `afterCloseNotify`: it broke after it sent close_notify, which then went out once
+        /// and for all.
+        case broken(any Error, afterCloseNotify: Bool)
     }
 
     private(set) var phase = Phase.handshaking
@@ -24,13 +26,15 @@ struct TLSSessionState {
 
     /// The failure that broke the session, if it is broken.
     var failure: (any Error)? {
-        if case .broken(let error) = phase { return error }
+        if case .broken(let error, _) = phase { return error }
         return nil
     }
 
     var hasSentCloseNotify: Bool {
-        if case .closeNotifySent = phase { return true }
-        return false
+        switch phase {
+        case .closeNotifySent, .broken(_, afterCloseNotify: true): return true
+        case .handshaking, .open, .broken(_, afterCloseNotify: false): return false
+        }
     }
 
     /// The handshake finished.
@@ -41,7 +45,7 @@ struct TLSSessionState {
     /// The session failed: nothing it does from now on can be trusted.
     mutating func broke(_ error: any Error) {
         if case .broken = phase { return }
-        phase = .broken(error)
+        phase = .broken(error, afterCloseNotify: hasSentCloseNotify)
     }
 
     /// Claims the sending side for a send of plaintext.
@@ -50,10 +54,10 @@ struct TLSSessionState {
     ///   `.closedResource` after close_notify, `.busyResource` while another task sends.
     mutating func beginSend() throws {
         switch phase {
-        case .broken(var error as RingIOError):
+        case .broken(var error as RingIOError, _):
             error.bytesTransferred = 0
             throw error
-        case .broken(let error):
+        case .broken(let error, _):
             throw error
         case .closeNotifySent:
             throw RingIOError(.closedResource, "TLS send: this side already sent close_notify (sendEOF or close)")
@@ -75,24 +79,18 @@ struct TLSSessionState {
         case alreadySent
     }
 
-    /// Moves to close_notify sent, unless it was sent already.
+    /// Moves to close_notify sent, unless it was sent already (even if the session broke since).
     ///
-    /// - Throws: the failure that broke the session; `.busyResource` while a task sends (its
-    ///   data would be cut short).
+    /// - Throws: `.busyResource` while a task sends (its data would be cut short), checked
+    ///   first, also on a broken session; then the failure that broke the session.
     mutating func beginCloseNotify() throws -> CloseNotify {
-        switch phase {
-        case .closeNotifySent:
-            return .alreadySent
-        case .broken(let error):
-            throw error
-        case .handshaking, .open:
-            guard !sending else {
-                throw RingIOError(
-                    .busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
-            }
-            phase = .closeNotifySent
-            return .send
+        if hasSentCloseNotify { return .alreadySent }
+        guard !sending else {
+            throw RingIOError(.busyResource, "TLS sendEOF: another task is sending on this stream; close_notify would cut its data short")
         }
+        if let failure { throw failure }
+        phase = .closeNotifySent
+        return .send
     }
 
     /// A flush starts; the caller made sure none is active.

@@ -47,12 +47,24 @@ import Testing
         #expect((state.failure as? RingIOError)?.code == .tlsFailure)
     }
 
-    @Test func aSessionThatSentCloseNotifyCanStillBreak() throws {
+    @Test func aSessionThatSentCloseNotifyCanStillBreakAndDoesNotSendItAgain() throws {
         var state = TLSSessionState()
         _ = try state.beginCloseNotify()
         state.broke(failure)
         #expect(state.failure != nil)
-        #expect(!state.hasSentCloseNotify)
+        #expect(state.hasSentCloseNotify)
+        #expect(try state.beginCloseNotify() == .alreadySent)
+    }
+
+    /// Found by tools/fuzz tls: a send waiting behind a flush when the session broke. close_notify
+    /// must be refused as busy (nothing sent), not fail with the session's error, or its caller
+    /// cannot tell that close_notify never went out.
+    @Test func closeNotifyDuringASendOnABrokenSessionIsBusy() throws {
+        var state = TLSSessionState()
+        try state.beginSend()
+        state.broke(failure)
+        let error = #expect(throws: RingIOError.self) { try state.beginCloseNotify() }
+        #expect(error?.code == .busyResource)
     }
 
     @Test func flushesDoNotOverlap() {
