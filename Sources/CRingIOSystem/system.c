@@ -12,7 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-_Static_assert(RINGIO_EPOLLIN == EPOLLIN && RINGIO_EPOLLOUT == EPOLLOUT && RINGIO_EPOLLERR == EPOLLERR &&
+_Static_assert(RINGIO_EPOLLIN == EPOLLIN && RINGIO_EPOLLPRI == EPOLLPRI && RINGIO_EPOLLOUT == EPOLLOUT && RINGIO_EPOLLERR == EPOLLERR &&
                RINGIO_EPOLLHUP == EPOLLHUP && RINGIO_EPOLLRDHUP == EPOLLRDHUP, "epoll constants differ");
 
 int ringio_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

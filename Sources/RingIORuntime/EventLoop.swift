@@ -286,7 +286,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             runJobs()
 
             if state.mayExit(activeOperations: table.activeCount, queuedJobs: jobs.count) { return }
-            if jobs.isEmpty && state.shouldGiveUpWaiting(at: .now) {
+            if jobs.isEmpty && state.hasFailed && state.shouldGiveUpWaiting(at: .now) {
                 // Completions the kernel dropped will never come: give those operations up (the
                 // kernel is done with an operation whose completion it posted, even if it then
                 // dropped it). Their tasks run in the next turns, and the loop exits as usual.

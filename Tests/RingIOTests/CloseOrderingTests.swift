@@ -70,4 +70,35 @@ import Testing
             await target.close()
         }
     }
+
+    /// A peer that stops reading, then resets: one event wakes the stream's receiver and its
+    /// stuck sender in the same turn. The receiver closes the stream on the reset before the
+    /// sender's task runs; the sender then fails, and attempts nothing on the descriptor number
+    /// (closed, or already another socket's).
+    @Test(arguments: TestBackends.all)
+    func aSenderWokenInTheTurnItsStreamIsClosedNeverTouchesTheDescriptorNumber(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            // A byte the client never reads makes its close send RST instead of FIN.
+            try await server.sendAll("u")
+            // Child tasks run on the stream's loop (they inherit the test's executor preference),
+            // so the receiver's close runs in the turn that wakes both, before the sender resumes.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    _ = try? await server.receiveSome()
+                    await server.close()
+                }
+                group.addTask {
+                    // Far more than loopback buffers hold: the send waits for room.
+                    let error = await #expect(throws: RingIOError.self) {
+                        try await server.sendAll(ByteBuffer([UInt8](repeating: 0, count: 32 << 20)))
+                    }
+                    #expect(error?.code == .closedResource || error?.code == .connectionReset, "\(String(describing: error))")
+                }
+                await eventually { await server.isReceiving }
+                await eventually { await server.isSending }
+                await client.close()
+                try await group.waitForAll()
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import RingIO
 import Testing
 
@@ -310,4 +311,48 @@ import Testing
             }
         }
     }
+
+    /// recv stops short at TCP's urgent mark although the bytes behind it have arrived, and no
+    /// new edge comes for them: a readiness backend that took the short read for "drained" would
+    /// never receive them. The three segments are sent from the loop's own thread, so the loop
+    /// sees them in one event.
+    @Test(arguments: TestBackends.all)
+    func theBytesBehindTCPUrgentDataAreReceived(backend: BackendPreference) async throws {
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1")
+            let fd = try blockingLoopbackClient(port: try #require(listener.port))
+            defer { Glibc.close(fd) }
+            let server = try await listener.accept()
+            let receiving = Task { try await withTimeout(.seconds(10)) { try await server.receiveExactly(7) } }
+            await eventually { await server.isReceiving }
+            for (bytes, flags) in [("abc", 0), ("!", 0x01 /* MSG_OOB */), ("defg", 0)] {
+                let sent = Array(bytes.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(flags)) }
+                try #require(sent == bytes.utf8.count, "send: \(String(cString: strerror(errno)))")
+            }
+            let received = try await receiving.value
+            #expect(text(received) == "abcdefg", "the urgent byte is out of band; the rest arrives in order")
+            await server.close()
+            await listener.close()
+        }
+    }
+}
+
+/// A blocking IPv4 TCP socket connected to 127.0.0.1:`port`, for sending from the test's thread
+/// exactly when it wants.
+private func blockingLoopbackClient(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        let reason = String(cString: strerror(errno))
+        Glibc.close(fd)
+        throw RingIOError(.connectFailed, "connect to 127.0.0.1:\(port): \(reason)")
+    }
+    return fd
 }

@@ -16,6 +16,7 @@ struct ringio_readiness {
 /// epoll mask bits, as plain constants.
 enum {
     RINGIO_EPOLLIN = 0x001,
+    RINGIO_EPOLLPRI = 0x002,
     RINGIO_EPOLLOUT = 0x004,
     RINGIO_EPOLLERR = 0x008,
     RINGIO_EPOLLHUP = 0x010,

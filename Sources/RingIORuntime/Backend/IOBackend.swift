@@ -27,8 +27,8 @@ enum BackendWait {
 /// readiness and attempts again. Everything above (the stream, accept and datagram channels,
 /// timers, the operation lifecycle) is written once, in backend-neutral code. What only io_uring
 /// can do, multishot accept and multishot recv over its provided-buffer ring, is an optional
-/// capability (``MultishotOperations``) that the channels use when present; without it they
-/// perform the one-shot forms, which is how epoll emulates them.
+/// capability (``MultishotOperations``) that the channels use when present; without it (epoll,
+/// or a kernel without a provided-buffer ring) they perform the one-shot forms.
 ///
 /// A backend is created on, and used only from, its loop's thread.
 protocol IOBackend: AnyObject {
@@ -76,12 +76,11 @@ protocol IOBackend: AnyObject {
 struct Readiness {
     /// The backend's registration token, once attached.
     var token = -1
-    /// The emulated multishot receive armed on the descriptor (see ``MultishotOperations``).
-    var receiving: OperationID?
-    /// Whether an event said the peer hung up or the socket has an error (EPOLLRDHUP, EPOLLHUP,
-    /// EPOLLERR): reads then go on until they see the end or EAGAIN, since no further edge
-    /// will come for it.
-    var hungUp = false
+    /// Whether a read that comes back short may still leave bytes behind, so reads go on until
+    /// EAGAIN: after an event said the peer hung up or the socket failed (EPOLLRDHUP, EPOLLHUP,
+    /// EPOLLERR: no edge follows the end), or that TCP urgent data arrived (EPOLLPRI: recv
+    /// stops short at the urgent mark, with the bytes behind it already queued).
+    var readsUntilWouldBlock = false
     var input = true
     var output = true
     var inputWaiter: OperationID?
@@ -122,10 +121,9 @@ class DescriptorOwner {
 }
 
 /// Operations that keep producing results until stopped, each result a completion for a
-/// handler: io_uring offers multishot accept and multishot recv into its provided buffers in
-/// the kernel; epoll emulates multishot recv (on each input edge the backend reads into its
-/// receive pool and hands the bytes to the handler), so both backends receive the same way and
-/// an idle stream waits in the same shallow frame.
+/// handler: io_uring's multishot accept and multishot recv into its provided buffers. Epoll has
+/// none; the channels' one-shot forms stand in for them (the same code io_uring falls back to
+/// after ENOBUFS or on a kernel without a buffer ring).
 protocol MultishotOperations: AnyObject {
     /// Whether multishot accept can be armed.
     var acceptsMultishot: Bool { get }

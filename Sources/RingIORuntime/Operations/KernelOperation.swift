@@ -33,9 +33,14 @@ protocol KernelOperation {
     mutating func attempt() -> Int32
     /// Whether `result` of ``attempt()`` means: wait for ``interest``, then attempt again.
     func wouldBlock(_ result: Int32) -> Bool
+    /// Whether `result` of ``attempt()`` shows that the descriptor had nothing more for
+    /// ``interest`` when the call ran (a stream read that came back short), so an edge-triggered
+    /// backend waits for the next edge before attempting again.
+    func emptiedDescriptor(_ result: Int32) -> Bool
 }
 
 extension KernelOperation {
     func wouldBlock(_ result: Int32) -> Bool { result == -EAGAIN || result == -EWOULDBLOCK }
+    func emptiedDescriptor(_ result: Int32) -> Bool { false }
 }
 #endif

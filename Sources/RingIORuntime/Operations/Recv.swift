@@ -33,6 +33,11 @@ struct Recv: KernelOperation {
         return result
     }
 
+    /// A stream socket returns fewer bytes than asked only when it holds no more (recv(2) on
+    /// SOCK_STREAM fills the buffer from every queued segment). Streams only: a datagram
+    /// socket's short read is one datagram, with more possibly queued behind it.
+    func emptiedDescriptor(_ result: Int32) -> Bool { result > 0 && Int(result) < capacity }
+
     /// The bytes a successful receive returned (`result` > 0), without copying.
     func bytes(_ result: Int32) -> ByteBuffer? { memory.bytes(result) }
 

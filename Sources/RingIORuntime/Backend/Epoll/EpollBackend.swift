@@ -9,17 +9,22 @@ import RingIOCore
 /// readiness lives in its owner (``Readiness``). An operation first attempts its system call
 /// (its readiness face); when that would block it parks (a table operation without kernel work)
 /// until the descriptor's next edge, then attempts again. The loop's earliest deadline bounds
-/// `epoll_wait`. The channels above are the io_uring backend's: same code, same errors, same
-/// cancellation. Loop-confined.
+/// `epoll_wait`. The channels above it are the ones io_uring runs under: same code, same
+/// errors, same cancellation. Loop-confined.
 final class EpollBackend: IOBackend {
     let kind = BackendKind.epoll
-    let wantsNonBlockingSockets = true
     let features: [String] = ["edge-triggered epoll"]
     /// Receive memory shared by the loop's streams.
     private let pool = ReceivePool()
     var receivePool: ReceivePool? { pool }
-    var multishot: (any MultishotOperations)? { self }
-    unowned let loop: EventLoop
+    /// None: a receive reads when its task asks, into a pool block that is still in cache when
+    /// the task uses it. Reading every ready stream at the event instead (emulated multishot)
+    /// spread each turn's bytes over as many blocks as there were streams, and cost 8-19% of
+    /// throughput at 512 connections.
+    var multishot: (any MultishotOperations)? { nil }
+    /// `unowned(unsafe)`: the loop owns its backend and outlives it, and the hot path reads it
+    /// several times per event (each checked `unowned` read is an atomic retain and release).
+    unowned(unsafe) let loop: EventLoop
     private let epollFD: Int32
     private let events: UnsafeMutablePointer<ringio_readiness>
     private static let eventBatch: Int32 = 256
@@ -27,17 +32,6 @@ final class EpollBackend: IOBackend {
     @exclusivity(unchecked) private var owners: [(DescriptorOwner)?] = []
     @exclusivity(unchecked) private var freeTokens: [Int] = []
     @exclusivity(unchecked) private var closed = false
-    /// Owners whose emulated multishot receive was armed while their descriptor may be readable:
-    /// read at the start of the next turn (not at once: the channel is still arming it).
-    @exclusivity(unchecked) private var pendingReads: [DescriptorOwner] = []
-    /// Emulated multishot receives asked to stop; their last completion (`-ECANCELED`) is
-    /// delivered at the start of the next turn, as io_uring delivers its cancelled CQE.
-    @exclusivity(unchecked) private var pendingCancels: [OperationID] = []
-    /// Swapped with the pending lists while they are worked through (neither allocates).
-    @exclusivity(unchecked) private var spareReads: [DescriptorOwner] = []
-    @exclusivity(unchecked) private var spareCancels: [OperationID] = []
-    /// The bytes of the emulated receive completion being delivered (`providedBuffer`).
-    @exclusivity(unchecked) private var arrival: ByteBuffer?
 
     /// Creates the epoll instance and registers the loop's wake-up eventfd.
     init(loop: EventLoop) throws(RingIOError) {
@@ -45,10 +39,6 @@ final class EpollBackend: IOBackend {
         epollFD = ringio_epoll_create()
         guard epollFD >= 0 else { throw RingIOError.system(errno: errno, "epoll_create1") }
         events = .allocate(capacity: Int(Self.eventBatch))
-        pendingReads.reserveCapacity(256)
-        spareReads.reserveCapacity(256)
-        pendingCancels.reserveCapacity(64)
-        spareCancels.reserveCapacity(64)
         guard ringio_epoll_add(epollFD, loop.wakeFD, UInt32(RINGIO_EPOLLIN), 0, Self.wakeToken) == 0 else {
             let error = RingIOError.system(errno: errno, "register the wake-up eventfd with epoll")
             Glibc.close(epollFD)
@@ -68,7 +58,7 @@ final class EpollBackend: IOBackend {
             token = owners.count
             owners.append(owner)
         }
-        let interest = UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLOUT | RINGIO_EPOLLRDHUP)
+        let interest = UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLPRI | RINGIO_EPOLLOUT | RINGIO_EPOLLRDHUP)
         guard ringio_epoll_add(epollFD, fd, interest, 1, UInt64(token)) == 0 else {
             let error = RingIOError.system(errno: errno, "register \(what()) with epoll")
             owners[token] = nil
@@ -85,16 +75,16 @@ final class EpollBackend: IOBackend {
         owners[token] = nil
         freeTokens.append(token)
         owner.readiness.token = -1
-        owner.readiness.receiving = nil
     }
 
     /// Records an epoll event for the owner registered as `token` and wakes what waits for it.
     private func deliver(_ events: UInt32, to owner: DescriptorOwner) {
-        if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
+        if events & UInt32(RINGIO_EPOLLIN | RINGIO_EPOLLPRI | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             owner.readiness.input = true
-            if events & UInt32(RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 { owner.readiness.hungUp = true }
+            if events & UInt32(RINGIO_EPOLLPRI | RINGIO_EPOLLRDHUP | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
+                owner.readiness.readsUntilWouldBlock = true
+            }
             if let waiter = owner.readiness.inputWaiter { loop.wake(waiter) }
-            if owner.readiness.receiving != nil { readArrivals(of: owner) }
         }
         if events & UInt32(RINGIO_EPOLLOUT | RINGIO_EPOLLHUP | RINGIO_EPOLLERR) != 0 {
             owner.readiness.output = true
@@ -111,7 +101,16 @@ final class EpollBackend: IOBackend {
         while true {
             if owner.readiness.isReady(for: interest) {
                 let result = operation.attempt()
-                if !operation.wouldBlock(result) { return Completion(result: result, flags: 0, interruption: nil) }
+                if !operation.wouldBlock(result) {
+                    // Edge-triggered: a read that took everything the socket held ends this
+                    // edge, and the next byte raises a new one, so the next receive waits for
+                    // it instead of making a system call that would return EAGAIN (nginx and
+                    // redis do the same). See `Readiness.readsUntilWouldBlock` for the exceptions.
+                    if operation.emptiedDescriptor(result) && !owner.readiness.readsUntilWouldBlock {
+                        owner.readiness.set(interest, ready: false)
+                    }
+                    return Completion(result: result, flags: 0, interruption: nil)
+                }
                 owner.readiness.set(interest, ready: false)
             }
             let completion = await loop.park { id in
@@ -120,6 +119,12 @@ final class EpollBackend: IOBackend {
             }
             owner.readiness.setWaiter(interest, nil)
             if completion.interruption != nil { return completion }
+            // Woken by an event, but a close ran before this task did (its interrupt finds the
+            // wait already over): the descriptor number is gone, and may already name another
+            // socket. Nothing is attempted on it.
+            guard owner.descriptor == operation.descriptor else {
+                return Completion(result: -ECANCELED, flags: 0, interruption: .closed)
+            }
         }
     }
 
@@ -130,14 +135,12 @@ final class EpollBackend: IOBackend {
 
     func processEvents(_ wait: BackendWait) {
         pool.collectReleased()
-        var timeout: Int32
+        let timeout: Int32
         switch wait {
         case .now: timeout = 0
         case .untilEvent: timeout = -1
         case .until(let deadline): timeout = Self.milliseconds(until: deadline)
         }
-        // What they deliver may wake tasks: then this turn only looks for events.
-        if deliverPending() { timeout = 0 }
         var count: Int32
         if let injected = loop.faults.takeEnterResult() {
             count = -1
@@ -176,9 +179,7 @@ final class EpollBackend: IOBackend {
     }
 
     func cancel(_ id: OperationID) {
-        // Nothing else is in a kernel: every other wait is parked, and `interrupt` ends it.
-        guard loop.table.isCurrent(id), loop.table[id].isMultishot, !pendingCancels.contains(id) else { return }
-        pendingCancels.append(id)
+        // Nothing is in a kernel: every wait is parked, and `interrupt` ends it.
     }
 
     func close() {
@@ -187,95 +188,9 @@ final class EpollBackend: IOBackend {
         // Channels and this backend refer to each other; drop the backend's side of the cycle.
         owners.removeAll()
         freeTokens.removeAll()
-        pendingReads.removeAll()
-        spareReads.removeAll()
         Glibc.close(epollFD)
         events.deallocate()
     }
 }
 
-// MARK: - Multishot receive, emulated
-
-extension EpollBackend: MultishotOperations {
-    var acceptsMultishot: Bool { false }
-
-    var receivesMultishot: Bool {
-        get { true }
-        set {}
-    }
-
-    func startMultishotAccept(on fd: Int32, _ handler: any CompletionHandler) -> OperationID? { nil }
-
-    func startMultishotReceive(on fd: Int32, for owner: DescriptorOwner, _ handler: any CompletionHandler) -> OperationID? {
-        guard let id = loop.startMultishot(handler, { _ in }) else { return nil }
-        owner.readiness.receiving = id
-        if owner.readiness.input { pendingReads.append(owner) }
-        return id
-    }
-
-    func providedBuffer(flags: UInt32, length: Int) -> ByteBuffer? {
-        defer { arrival = nil }
-        return arrival
-    }
-
-    func noteReceiveBufferExhaustion() {}
-
-    /// Delivers the last completions of cancelled receives and reads for receives armed on a
-    /// descriptor that may be readable; returns whether it delivered anything.
-    fileprivate func deliverPending() -> Bool {
-        guard !pendingCancels.isEmpty || !pendingReads.isEmpty else { return false }
-        swap(&pendingCancels, &spareCancels)
-        swap(&pendingReads, &spareReads)
-        for id in spareCancels where loop.table.isCurrent(id) && loop.table[id].isMultishot {
-            let handler = loop.table.handler(id)
-            loop.table.release(id)
-            handler?.handleCompletion(result: -ECANCELED, flags: 0, more: false)
-        }
-        for owner in spareReads { readArrivals(of: owner) }
-        spareCancels.removeAll(keepingCapacity: true)
-        spareReads.removeAll(keepingCapacity: true)
-        return true
-    }
-
-    /// Reads what `owner`'s descriptor has for its armed receive, 64 KiB at a time into the
-    /// receive pool, until a read comes back short, the stream ends, or the receive is stopped
-    /// (its channel cancels it once its queue passes its limit, which bounds what one edge reads).
-    ///
-    /// A short read has taken everything the socket held when it ran, and any byte that arrives
-    /// later raises a new edge, so reading on until EAGAIN would only cost a system call per
-    /// message (nginx and redis stop there too). Once an event said the peer hung up or the
-    /// socket failed, no edge will follow the end: then reads go on until they see it.
-    fileprivate func readArrivals(of owner: DescriptorOwner) {
-        guard let id = owner.readiness.receiving, owner.readiness.token >= 0 else { return }
-        let fd = owner.descriptor
-        while owner.readiness.input && loop.table.isCurrent(id) && !pendingCancels.contains(id) {
-            let (block, storage) = pool.acquire()
-            let result = Syscall.attempt("recv") { Glibc.recv(fd, storage.base, ReceivePool.blockSize, 0) }
-            if result == -EAGAIN || result == -EWOULDBLOCK {
-                pool.putBack(block)
-                owner.readiness.input = false
-                return
-            }
-            let more = result > 0
-            if more {
-                pool.lend(block)
-                arrival = ByteBuffer(storage: storage, lower: 0, upper: Int(result))
-            } else {
-                pool.putBack(block)
-            }
-            let handler = loop.table.handler(id)
-            if !more {
-                owner.readiness.receiving = nil
-                loop.table.release(id)
-            }
-            handler?.handleCompletion(result: result, flags: 0, more: more)
-            arrival = nil
-            if !more { return }
-            if Int(result) < ReceivePool.blockSize && !owner.readiness.hungUp {
-                owner.readiness.input = false
-                return
-            }
-        }
-    }
-}
 #endif

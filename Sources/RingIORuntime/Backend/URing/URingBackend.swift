@@ -24,7 +24,9 @@ final class URingBackend: IOBackend {
     let kind = BackendKind.ioUring
     let wantsNonBlockingSockets = false
     private(set) var features: [String] = []
-    unowned let loop: EventLoop
+    /// `unowned(unsafe)`: the loop owns its backend and outlives it, and the hot path reads it
+    /// several times per completion (each checked `unowned` read is an atomic retain and release).
+    unowned(unsafe) let loop: EventLoop
     /// The ring. Allocated so its address is stable for liburing.
     private let ring: UnsafeMutablePointer<io_uring>
     private let cqes: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
@@ -364,7 +366,12 @@ final class URingBackend: IOBackend {
             break
         }
         let id = OperationID(userData: userData)
-        guard loop.table.isCurrent(id) else { return }
+        guard loop.table.isCurrent(id) else {
+            // A multishot recv given up (`abandonAll`) still names a provided buffer: taken and
+            // dropped, it goes back to the ring at the next reclaim.
+            _ = providedBuffer(flags: flags, length: 0)
+            return
+        }
         if loop.table[id].isMultishot {
             let handler = loop.table.handler(id)
             let more = flags & UInt32(IORING_CQE_F_MORE) != 0
