@@ -10,10 +10,8 @@ extension EventLoop {
     /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
     /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
     nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
-        if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
-        if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
         let deadline = Deadline.current
-        if let deadline, deadline <= .now { return Completion(result: -ETIME, flags: 0, interruption: .timedOut) }
+        if let refused = refusalBeforeStart(deadline: deadline) { return refused }
         let id = table.allocate(inKernel: inKernel, hasDeadline: deadline != nil)
         if let deadline { timers.insert(id, deadline: deadline) }
         start(id)
@@ -28,6 +26,17 @@ extension EventLoop {
         assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
         table.release(id)
         return completion
+    }
+
+    /// The completion of an operation that must not start: the loop is stopping, the task is
+    /// cancelled, or its `deadline` (the task's ``Deadline``) has passed. Both backends ask before an operation's first
+    /// attempt, so an operation that could complete at once fails the same way on each.
+    @inline(__always)
+    func refusalBeforeStart(deadline: ContinuousClock.Instant?) -> Completion? {
+        if isStopping { return Completion(result: -ECANCELED, flags: 0, interruption: .shutdown) }
+        if Task.isCancelled { return Completion(result: -ECANCELED, flags: 0, interruption: .cancelled) }
+        if let deadline, deadline <= .now { return Completion(result: -ETIME, flags: 0, interruption: .timedOut) }
+        return nil
     }
 
     /// Parks the task until ``wake(_:)``, an interruption or its deadline: an operation with no

@@ -83,6 +83,29 @@ import Testing
         }
     }
 
+    /// A send the kernel would take at once still fails under a passed deadline or in a
+    /// cancelled task, and sends nothing: the same on both backends (epoll could attempt it
+    /// first and succeed).
+    @Test(arguments: TestBackends.all)
+    func aSendThatCouldCompleteAtOnceFailsUnderAPassedDeadlineOrCancellationAndSendsNothing(
+        backend: BackendPreference
+    ) async throws {
+        try await withStreamPair(backend) { server, client in
+            let late = await #expect(throws: RingIOError.self) {
+                try await withDeadline(.now - .seconds(1)) { try await client.sendAll("late") }
+            }
+            #expect(late?.code == .timedOut)
+            #expect(late?.bytesTransferred == 0)
+            let cancelled = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                try await client.sendAll("cancelled")
+            }
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
+            try await client.sendAll("sent")
+            #expect(text(try await server.receiveExactly(4)) == "sent")
+        }
+    }
+
     @Test(arguments: TestBackends.all)
     func anOperationThatFinishesBeforeItsDeadlineSucceeds(backend: BackendPreference) async throws {
         try await withStreamPair(backend) { server, client in
