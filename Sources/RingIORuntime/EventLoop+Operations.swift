@@ -39,6 +39,14 @@ extension EventLoop {
         return nil
     }
 
+    /// ``refusalBeforeStart(deadline:)`` with the task's deadline, for a caller that needs
+    /// nothing else from it. Not inlined: in an async caller, reading the task-local deadline
+    /// takes its temporaries from the task allocator; here they live on the thread's stack.
+    @inline(never)
+    func refusalBeforeStart() -> Completion? {
+        refusalBeforeStart(deadline: Deadline.current)
+    }
+
     /// Parks the task until ``wake(_:)``, an interruption or its deadline: an operation with no
     /// kernel work of its own (a task waiting for a channel's state to change).
     @inline(__always)

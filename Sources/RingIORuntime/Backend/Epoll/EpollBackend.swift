@@ -97,7 +97,7 @@ final class EpollBackend: IOBackend {
     nonisolated(nonsending) func perform<Operation: KernelOperation>(
         _ operation: inout Operation, for owner: DescriptorOwner, register: (OperationID) -> Void
     ) async -> Completion {
-        if let refused = loop.refusalBeforeStart(deadline: Deadline.current) { return refused }
+        if let refused = loop.refusalBeforeStart() { return refused }
         let interest = operation.interest
         while true {
             if owner.readiness.isReady(for: interest) {
