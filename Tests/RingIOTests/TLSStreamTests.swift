@@ -39,7 +39,7 @@ import Testing
             #expect(text(try await serverTLS.receiveExactly(6)) == "secret")
 
             async let serverUnwrapped = serverTLS.unwrap()
-            let (clientPlain, leftover) = try await clientTLS.unwrap()
+            let (clientPlain, leftover) = try await endTLS(clientTLS)  // the guide's example
             let (serverPlain, serverLeftover) = try await serverUnwrapped
             #expect(serverLeftover.isEmpty)
             #expect(clientPlain === client)
