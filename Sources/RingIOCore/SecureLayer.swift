@@ -112,7 +112,8 @@ package protocol SecureStream: ByteStream {
     /// ``ByteStream/sendAll(_:)`` for a caller already in the stream's context (it keeps the
     /// caller's isolation, so `bytes` need not be `Sendable`).
     nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
-    /// Ends the TLS session as ``ByteStream/close()`` does, without closing the transport.
+    /// Ends the TLS session as ``ByteStream/close()`` does, without closing the transport, and
+    /// lets go of it.
     nonisolated(nonsending) func closeSession() async
 }
 

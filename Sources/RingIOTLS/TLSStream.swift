@@ -20,7 +20,9 @@ public import RingIOCore
 public final class TLSStream: SecureStream, @unchecked Sendable {
     private let context: any SerialContext
     private let transport: any CiphertextTransport
-    private let underlying: any ByteStream
+    /// The stream this one wraps, until it is closed or given back: a socket stream keeps its TLS
+    /// stream too, so holding it longer would keep both alive for good.
+    @exclusivity(unchecked) private var underlying: (any ByteStream)?
     private let receiver: BufferedReceiver
     private let standardCompatible: Bool
     /// `nil` when it could not be made; the phase is then failed, with the reason.
@@ -74,8 +76,9 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             return info
         } catch {
             state.failed(describe(error))
-            receiver.close()
-            await underlying.close()
+            let stream = underlying
+            await closeSession()
+            await stream?.close()
             throw error
         }
     }
@@ -212,8 +215,12 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// close_notify first (waiting at most 5 seconds, and not for the peer's reply), unless a
     /// write is stuck (a peer that does not read). Closing twice does nothing.
     public func close() async {
-        _ = try? await context.confine { await closeSession() }
-        await underlying.close()
+        let stream = try? await context.confine { () -> (any ByteStream)? in
+            let stream = underlying
+            await closeSession()
+            return stream
+        }
+        await stream?.close()
     }
 
     package nonisolated(nonsending) func closeSession() async {
@@ -221,6 +228,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             _ = try? await context.withTimeLimit(Self.closeNotifyLimit) { try await session.sendCloseNotify() }
         }
         receiver.close()
+        underlying = nil
     }
 
     /// Ends TLS and gives back the stream it wraps (AnyIO's `TLSStream.unwrap`): sends
@@ -240,6 +248,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
         try await context.confine {
             let session = try await established("unwrap")
             let what = "unwrap on \(receiver.context)"
+            guard let stream = underlying else { throw RingIOError(.closedResource, "\(what): the TLS stream is closed") }
             guard receiver.bufferedCount == 0 else {
                 throw RingIOError(
                     .tlsFailure, "\(what): \(receiver.bufferedCount) bytes received over TLS are not read yet; receive them first")
@@ -257,7 +266,8 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             }
             state.unwrapped()
             receiver.close()
-            return (underlying, session.takeUnreadCiphertext())
+            underlying = nil
+            return (stream, session.takeUnreadCiphertext())
         }
     }
 
