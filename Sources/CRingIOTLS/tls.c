@@ -404,6 +404,13 @@ int ringio_tls_feed(struct ringio_tls_session *session, const void *bytes, size_
 
 size_t ringio_tls_pending_output(struct ringio_tls_session *session) { return BIO_ctrl_pending(session->output); }
 
+size_t ringio_tls_pending_input(struct ringio_tls_session *session) { return BIO_ctrl_pending(session->input); }
+
+size_t ringio_tls_take_input(struct ringio_tls_session *session, void *buffer, size_t capacity) {
+    int count = BIO_read(session->input, buffer, (int)(capacity > 0x7fffffff ? 0x7fffffff : capacity));
+    return count > 0 ? (size_t)count : 0;
+}
+
 size_t ringio_tls_take_output(struct ringio_tls_session *session, void *buffer, size_t capacity) {
     int count = BIO_read(session->output, buffer, (int)(capacity > 0x7fffffff ? 0x7fffffff : capacity));
     return count > 0 ? (size_t)count : 0;

@@ -1,4 +1,4 @@
-/// Where a ``BufferedReceiver`` gets its bytes: a socket channel, or (later) a TLS engine.
+/// Where a ``BufferedReceiver`` gets its bytes: a socket channel, or a TLS session.
 package protocol ByteChunkSource: AnyObject {
     /// Receives the next run of bytes, at most `maxBytes` (which is at least 1).
     ///

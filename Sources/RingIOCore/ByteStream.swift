@@ -1,4 +1,4 @@
-/// A bidirectional byte stream: TCP and UNIX socket streams (and later TLS streams) conform.
+/// A bidirectional byte stream: TCP and UNIX socket streams and TLS streams conform.
 ///
 /// The receive functions share one buffer: bytes received beyond what a call returns stay
 /// buffered for the next call. All functions may be called from any task; each stream allows one

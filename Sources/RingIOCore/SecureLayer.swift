@@ -48,7 +48,8 @@ public struct TLSInfo: Sendable, Equatable {
     }
 }
 
-/// The byte transport under a security layer: ciphertext in and out (a socket channel).
+/// The byte transport under a TLS session: ciphertext in and out (a socket channel, or another
+/// byte stream).
 package protocol CiphertextTransport: ByteChunkSource {
     /// Sends every byte of `buffer`.
     nonisolated(nonsending) func send(_ buffer: ByteBuffer) async throws
@@ -62,7 +63,22 @@ package protocol CiphertextTransport: ByteChunkSource {
     nonisolated(nonsending) func park(_ what: String, _ register: (_ wake: @escaping () -> Void) -> Void) async throws
 }
 
-/// A security layer (TLS) that a stream routes its bytes through once started.
+/// The serial context a stream layered over another runs in (an event loop): the layer's
+/// state is touched only inside ``confine(_:)``, from one task at a time between suspensions.
+package protocol SerialContext: AnyObject, Sendable {
+    /// Runs `body` in this context (directly when the caller is already in it).
+    ///
+    /// - Throws: `.brokenResource` when the context has shut down; what `body` throws.
+    nonisolated(nonsending) func confine<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T
+    /// Runs `body` with its operations bounded to `limit` from now (RingIO's `withTimeout`).
+    nonisolated(nonsending) func withTimeLimit<T>(_ limit: Duration, _ body: nonisolated(nonsending) () async throws -> T)
+        async throws -> T
+    /// Starts `body` in a task of its own in this context, without the caller's deadline.
+    func spawn(_ body: @escaping @Sendable () async -> Void)
+}
+
+/// A TLS session: what ``SecureLayerFactory/makeLayer(over:role:serverHostname:standardCompatible:initialCiphertext:)``
+/// makes (the fuzz target drives it directly).
 package protocol SecureLayer: ByteChunkSource {
     /// Runs the handshake to completion.
     nonisolated(nonsending) func handshake() async throws -> TLSInfo
@@ -72,12 +88,49 @@ package protocol SecureLayer: ByteChunkSource {
     nonisolated(nonsending) func sendCloseNotify() async throws
 }
 
-/// Makes security layers: a TLS context conforms.
+/// A secure stream over a socket stream's transport, to which the socket stream hands every
+/// receive and send once TLS has started (STARTTLS, autostart). ``SocketStream`` calls these
+/// while confined to its loop.
+package protocol SecureStream: ByteStream {
+    /// The negotiated parameters, once the handshake has completed.
+    var info: TLSInfo? { get }
+    /// Whether ``ByteStream`` traffic has gone back to the transport (after an unwrap).
+    var isUnwrapped: Bool { get }
+    /// How many receives and sends wait for the handshake.
+    var handshakeWaiterCount: Int { get }
+    /// Whether a task is inside a receive.
+    var isReceiving: Bool { get }
+    /// The plaintext received but not yet returned, and the capacity of the storage it keeps alive.
+    var bufferedPlaintext: ByteBuffer { get }
+    var bufferedMemory: (bytes: Int, capacity: Int) { get }
+    /// Runs the handshake in the caller's task.
+    nonisolated(nonsending) func handshake() async throws -> TLSInfo
+    /// Runs the handshake in a task of its own, bounded by `timeLimit`; receives and sends wait for it.
+    func startHandshakeInBackground(timeLimit: Duration?)
+    /// Sends every byte of `buffers`, in order.
+    func sendAll(_ buffers: [ByteBuffer]) async throws
+    /// ``ByteStream/sendAll(_:)`` for a caller already in the stream's context (it keeps the
+    /// caller's isolation, so `bytes` need not be `Sendable`).
+    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
+    /// Ends the TLS session as ``ByteStream/close()`` does, without closing the transport, and
+    /// lets go of it.
+    nonisolated(nonsending) func closeSession() async
+}
+
+/// Makes TLS sessions and streams: a TLS context conforms.
 package protocol SecureLayerFactory: AnyObject, Sendable {
-    /// A layer over `transport`, with `initialCiphertext` (bytes already received from the peer)
-    /// fed to it first.
+    /// A session over `transport`, with `initialCiphertext` (bytes already received from the
+    /// peer) fed to it first.
     func makeLayer(
         over transport: any CiphertextTransport, role: TLSRole, serverHostname: String?, standardCompatible: Bool,
         initialCiphertext: ByteBuffer
     ) throws -> any SecureLayer
+
+    /// A secure stream whose session runs over `transport` in `context`; `underlying` is the
+    /// byte stream it gives back when unwrapped and closes when closed. `description` names the
+    /// stream in error messages. Creation failures surface from its handshake.
+    func makeStream(
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
+    ) -> any SecureStream
 }

@@ -34,3 +34,18 @@ public func withDeadline<T>(
     let effective = Deadline.current.map { min($0, deadline) } ?? deadline
     return try await Deadline.$current.withValue(effective, operation: body, isolation: isolation)
 }
+
+extension EventLoop: SerialContext {
+    /// ``withTimeout(_:_:)`` for layers that reach the loop as a ``SerialContext`` (TLS streams).
+    package nonisolated(nonsending) func withTimeLimit<T>(
+        _ limit: Duration, _ body: nonisolated(nonsending) () async throws -> T
+    ) async throws -> T {
+        let effective = Deadline.current.map { min($0, ContinuousClock.now + limit) } ?? ContinuousClock.now + limit
+        return try await Deadline.$current.withValue(effective) { try await body() }
+    }
+
+    /// Starts `body` in a task of its own that prefers this loop, without the caller's deadline.
+    package func spawn(_ body: @escaping @Sendable () async -> Void) {
+        Task(executorPreference: self) { await Deadline.$current.withValue(nil) { await body() } }
+    }
+}

@@ -162,7 +162,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// resume on the global executor. Loop-confined state touched from there would race with the
     /// loop; a listener stuck in its EMFILE backoff was the symptom.
     @inline(__always)
-    nonisolated(nonsending) func confine<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
+    package nonisolated(nonsending) func confine<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         if inLoop && isPreferredByCurrentTask { return try await body() }
         // Unchecked, and sound: `body` runs inside `hop`, in this same task, while the caller is
         // suspended awaiting it, so nothing runs concurrently with it. `confine` is internal, and

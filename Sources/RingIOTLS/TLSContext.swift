@@ -91,6 +91,15 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
         over transport: any CiphertextTransport, role: TLSRole, serverHostname: String?, standardCompatible: Bool,
         initialCiphertext: ByteBuffer
     ) throws -> any SecureLayer {
+        try makeSession(
+            over: transport, role: role, serverHostname: serverHostname, standardCompatible: standardCompatible,
+            initialCiphertext: initialCiphertext)
+    }
+
+    private func makeSession(
+        over transport: any CiphertextTransport, role: TLSRole, serverHostname: String?, standardCompatible: Bool,
+        initialCiphertext: ByteBuffer
+    ) throws -> TLSSession {
         guard role == self.role else {
             throw RingIOError(
                 .tlsFailure,
@@ -99,6 +108,31 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
         return try TLSSession(
             context: self, rawContext: context, transport: transport, role: role, serverHostname: serverHostname,
             standardCompatible: standardCompatible, initialCiphertext: initialCiphertext)
+    }
+
+    package func makeStream(
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
+    ) -> any SecureStream {
+        makeTLSStream(
+            over: transport, in: context, underlying: underlying, role: role, serverHostname: serverHostname,
+            standardCompatible: standardCompatible, initialCiphertext: initialCiphertext, description: description)
+    }
+
+    /// ``makeStream(over:in:underlying:role:serverHostname:standardCompatible:initialCiphertext:description:)``
+    /// with its concrete type. A role that does not match the context's fails the handshake.
+    package func makeTLSStream(
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
+    ) -> TLSStream {
+        let session = Result {
+            try makeSession(
+                over: transport, role: role, serverHostname: serverHostname, standardCompatible: standardCompatible,
+                initialCiphertext: initialCiphertext)
+        }
+        return TLSStream(
+            session: session, over: transport, in: context, underlying: underlying, standardCompatible: standardCompatible,
+            description: description)
     }
 
     private static func wireVersion(_ version: TLSConfiguration.Version) -> Int32 {

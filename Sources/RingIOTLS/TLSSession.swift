@@ -3,8 +3,8 @@ import RingIOCore
 
 /// One TLS session over a ciphertext transport, running OpenSSL over in-memory BIOs: ciphertext
 /// read from the transport is fed to the engine, and what the engine writes is sent on the
-/// transport. The transport is RingIO's own socket stream (io_uring or epoll), never
-/// `SSL_set_fd`.
+/// transport. The transport is a RingIO socket channel (io_uring or epoll) or another byte
+/// stream, never `SSL_set_fd`. ``TLSStream`` is the stream around it.
 ///
 /// Ragged EOF: a transport EOF without close_notify ends the stream cleanly when not
 /// standard-compatible, and is `.brokenResource` ("possible truncation attack") when it is.
@@ -44,6 +44,10 @@ final class TLSSession: SecureLayer {
     /// The buffer the last receive returned, reused once nothing else refers to it (an echo, or a
     /// parser done with it): steady receiving allocates nothing.
     private var plaintext: ByteStorage?
+    /// Whether the peer's close_notify has arrived (a receive then ends the stream).
+    private(set) var receivedCloseNotify = false
+    /// Whether a flush is writing to the transport (a close does not wait behind a stuck one).
+    var isFlushing: Bool { state.flushing }
 
     init(
         context: TLSContext, rawContext: OpaquePointer, transport: any CiphertextTransport, role: TLSRole, serverHostname: String?,
@@ -139,6 +143,7 @@ final class TLSSession: SecureLayer {
                 if ringio_tls_pending_output(session) > 0 { try? await flushAnswers() }
                 return ByteBuffer(storage: storage, lower: 0, upper: count)
             case Int(RINGIO_TLS_CLOSED):
+                receivedCloseNotify = true
                 return nil
             case Int(RINGIO_TLS_WANT_READ):
                 if ringio_tls_pending_output(session) > 0 { try await flushAnswers() }
@@ -163,6 +168,16 @@ final class TLSSession: SecureLayer {
                 throw failure
             }
         }
+    }
+
+    /// Takes the ciphertext received but not read by the engine: after the peer's close_notify,
+    /// the bytes that followed it on the transport (unwrapping hands them back).
+    func takeUnreadCiphertext() -> ByteBuffer {
+        let count = ringio_tls_pending_input(session)
+        guard count > 0 else { return ByteBuffer() }
+        let storage = ByteStorage(capacity: count)
+        let taken = ringio_tls_take_input(session, storage.base, count)
+        return ByteBuffer(storage: storage, lower: 0, upper: taken)
     }
 
     private func feed(_ chunk: ByteBuffer) {

@@ -212,6 +212,14 @@ func startTLSClient(port: Int, caFile: String) async throws {
     }
 }
 
+// MARK: Guide: TLS streams — unwrapping
+
+func endTLS(_ tls: TLSStream) async throws -> (any ByteStream, ByteBuffer) {
+    let (plain, leftover) = try await tls.unwrap()
+    // `plain` is the stream TLS ran over; `leftover` is what the peer sent after its close_notify.
+    return (plain, leftover)
+}
+
 /// A free TCP port (bound, then closed).
 private func freePort() async throws -> Int {
     try await RingIO.run {

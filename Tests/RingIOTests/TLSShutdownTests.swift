@@ -136,9 +136,9 @@ import Testing
             async let accepted = listener.accept()
             let client = try await connectUNIX(path: name)
             let server = try await accepted
-            async let serverSide: Void = server.startTLS(context: serverContext)
+            async let serverSide = server.startTLS(context: serverContext)
             try await client.startTLS(context: clientContext, serverHostname: "localhost")
-            try await serverSide
+            _ = try await serverSide
             try await client.sendAll("over unix")
             let received = try await server.receiveExactly(9)
             #expect(text(received) == "over unix")

@@ -58,6 +58,10 @@ int ringio_tls_feed(struct ringio_tls_session *session, const void *bytes, size_
 /// How many ciphertext bytes wait to be sent to the peer, and takes up to `capacity` of them.
 size_t ringio_tls_pending_output(struct ringio_tls_session *session);
 size_t ringio_tls_take_output(struct ringio_tls_session *session, void *buffer, size_t capacity);
+/// How many received ciphertext bytes the engine has not read yet, and takes up to `capacity` of
+/// them (after the peer's close_notify: the bytes that follow it, for unwrapping).
+size_t ringio_tls_pending_input(struct ringio_tls_session *session);
+size_t ringio_tls_take_input(struct ringio_tls_session *session, void *buffer, size_t capacity);
 
 /// One handshake step: OK when done, WANT_READ when it needs more ciphertext, FAILED with a
 /// message (the verification result and OpenSSL's reason).

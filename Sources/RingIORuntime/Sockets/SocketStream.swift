@@ -7,16 +7,20 @@ public import RingIOCore
 /// Any task may call its functions; each runs on the stream's event loop (hopping there first
 /// when called from elsewhere). One task may receive and one may send at a time.
 ///
-/// Once TLS is started (`startTLS`, or autostart), the same functions carry plaintext through the
-/// TLS session; the buffered receive logic is the same.
+/// Once TLS is started (`startTLS`, or autostart), the same functions hand every receive and send
+/// to the TLS stream over this socket (a `TLSStream`, which `startTLS` also returns), until
+/// that stream is unwrapped.
 ///
-/// `@unchecked Sendable`: all mutable state (the receive buffer, the channel, the TLS state) is
+/// `@unchecked Sendable`: all mutable state (the receive buffer, the channel, the TLS stream) is
 /// touched only on `loop`'s thread, and every function reaches it through `loop.confine`.
 public final class SocketStream: ByteStream, @unchecked Sendable {
     let loop: EventLoop
     private let channel: StreamChannel
     private let receiver: BufferedReceiver
-    private let security = StreamSecurity()
+    /// The TLS stream every receive and send goes through once TLS has started.
+    @exclusivity(unchecked) private var secure: (any SecureStream)?
+    /// What `startTLS()` uses when it is given no context.
+    @exclusivity(unchecked) private var tlsSetup: TLSSetup?
     /// The TLS role this stream plays: client for connected streams, server for accepted ones.
     package let tlsRole: TLSRole
     /// The local end's address.
@@ -44,25 +48,39 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: ``RingIOError`` `.endOfStream` when the peer has finished sending and nothing is
     ///   buffered; `.closedResource`, `.connectionReset`, `.busyResource`, `.timedOut`; `CancellationError`.
     public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveSome(maxBytes: maxBytes, from: try await source()) }
+        try await loop.confine {
+            if let secure = secureStream() { return try await secure.receiveSome(maxBytes: maxBytes) }
+            return try await receiver.receiveSome(maxBytes: maxBytes, from: channel)
+        }
     }
 
-    /// Where received bytes come from: the TLS session once started, else the socket.
+    /// The TLS stream, while TLS is on: on the hot path of a plain stream, one load.
     @inline(__always)
-    private nonisolated(nonsending) func source() async throws -> any ByteChunkSource {
-        try await security.ready(on: loop, channel: channel, receiver: receiver)
-        if let layer = security.layer { return layer }
-        return channel
+    private func secureStream() -> (any SecureStream)? {
+        guard let secure else { return nil }
+        return secure.isUnwrapped ? unwrapped() : secure
+    }
+
+    /// The TLS stream was unwrapped: this stream is plain again.
+    private func unwrapped() -> (any SecureStream)? {
+        secure = nil
+        return nil
     }
 
     /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
     public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveExactly(count, from: try await source()) }
+        try await loop.confine {
+            if let secure = secureStream() { return try await secure.receiveExactly(count) }
+            return try await receiver.receiveExactly(count, from: channel)
+        }
     }
 
     /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
     public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
-        try await loop.confine { try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await source()) }
+        try await loop.confine {
+            if let secure = secureStream() { return try await secure.receiveUntil(Array(delimiter), maxBytes: maxBytes) }
+            return try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: channel)
+        }
     }
 
     /// Sends every byte of `bytes`. Bytes that are not a ``ByteBuffer`` are copied into the
@@ -72,8 +90,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
         try await loop.confine {
-            try await security.ready(on: loop, channel: channel, receiver: receiver)
-            if let layer = security.layer { return try await layer.send(bytes) }
+            if let secure = secureStream() { return try await secure.send(bytes) }
             try await channel.send(bytes)
         }
     }
@@ -81,8 +98,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Sends `buffer` without copying it (on a TLS stream: encrypted, so copied by encryption).
     public func sendAll(_ buffer: ByteBuffer) async throws {
         try await loop.confine {
-            try await security.ready(on: loop, channel: channel, receiver: receiver)
-            if let layer = security.layer { return try await layer.send(buffer) }
+            if let secure = secureStream() { return try await secure.sendAll(buffer) }
             try await channel.send(buffer)
         }
     }
@@ -100,18 +116,8 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   the failure; `CancellationError`.
     public func sendAll(_ buffers: [ByteBuffer]) async throws {
         try await loop.confine {
-            try await security.ready(on: loop, channel: channel, receiver: receiver)
-            guard let layer = security.layer else { return try await channel.send(buffers) }
-            var sent = 0
-            for buffer in buffers {
-                do {
-                    try await layer.send(buffer)
-                } catch var error as RingIOError {
-                    error.bytesTransferred = sent + (error.bytesTransferred ?? 0)
-                    throw error
-                }
-                sent += buffer.count
-            }
+            if let secure = secureStream() { return try await secure.sendAll(buffers) }
+            try await channel.send(buffers)
         }
     }
 
@@ -124,8 +130,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// TLS stream this sends close_notify (TLS has no other half close).
     public func sendEOF() async throws {
         try await loop.confine {
-            try await security.ready(on: loop, channel: channel, receiver: receiver)
-            if let layer = security.layer { return try await layer.sendCloseNotify() }
+            if let secure = secureStream() { return try await secure.sendEOF() }
             try channel.sendEOF()
         }
     }
@@ -135,10 +140,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// send get `.closedResource`; later calls get `.closedResource` too. Closing twice does nothing.
     public func close() async {
         _ = try? await loop.confine {
-            // close_notify goes out unless a send is stuck (a peer that does not read): closing must not wait on it.
-            if let layer = security.layer, security.info?.standardCompatible == true, !channel.isSending {
-                _ = try? await withTimeout(.seconds(5)) { try await layer.sendCloseNotify() }
-            }
+            if let secure = secureStream() { await secure.closeSession() }
             receiver.close()
             await channel.close()
         }
@@ -149,17 +151,20 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Starts TLS on this stream (STARTTLS): runs the handshake now, as `setup.role`. Bytes
     /// already buffered by a receive are handed to TLS, not lost.
     ///
+    /// - Returns: the TLS stream, to which this stream hands every receive and send from now on.
     /// - Throws: ``RingIOError`` `.tlsFailure` if TLS is already active or starting; `.busyResource`
     ///   while another task receives or sends; `.tlsHandshakeFailed` (the stream is then closed).
-    package func startTLS(_ setup: TLSSetup) async throws {
+    package func startTLS(_ setup: TLSSetup) async throws -> any SecureStream {
         try await loop.confine {
-            guard !security.isStartedOrPending else {
+            guard secureStream() == nil else {
                 throw RingIOError(.tlsFailure, "startTLS on \(receiver.context): TLS is already active on this stream")
             }
             guard !receiver.receiving && !channel.isSending else {
                 throw RingIOError(.busyResource, "startTLS on \(receiver.context): another task is receiving or sending on this stream")
             }
-            try await security.start(setup, on: loop, channel: channel, receiver: receiver)
+            let secure = makeSecureStream(setup)
+            _ = try await secure.handshake()
+            return secure
         }
     }
 
@@ -171,47 +176,58 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// ``prepareTLS(_:now:)`` for callers already on the loop.
     func configureTLS(_ setup: TLSSetup, now: Bool) {
-        guard now else {
-            security.setup = setup
-            return
-        }
-        security.reserveBackgroundHandshake(setup)
-        // The handshake does not inherit the deadline of whoever accepted the stream.
-        Task(executorPreference: loop) { await Deadline.$current.withValue(nil) { await self.runBackgroundHandshake() } }
+        tlsSetup = setup
+        guard now else { return }
+        makeSecureStream(setup).startHandshakeInBackground(timeLimit: setup.handshakeTimeout)
     }
 
-    private func runBackgroundHandshake() async {
-        _ = try? await loop.confine { await security.runBackgroundHandshake(on: loop, channel: channel, receiver: receiver) }
+    /// The TLS stream over this socket, taking the bytes already buffered as its first ciphertext.
+    private func makeSecureStream(_ setup: TLSSetup) -> any SecureStream {
+        tlsSetup = setup
+        let secure = setup.factory.makeStream(
+            over: channel, in: loop, underlying: self, role: setup.role, serverHostname: setup.serverHostname,
+            standardCompatible: setup.standardCompatible, initialCiphertext: receiver.takeBufferedData(),
+            description: receiver.context)
+        self.secure = secure
+        return secure
     }
 
     /// How many receives and sends wait for this stream's handshake (tests check that waits
     /// that timed out are not kept).
     package var tlsHandshakeWaiterCount: Int {
-        get async { (try? await loop.confine { security.handshakeWaiterCount }) ?? 0 }
+        get async { (try? await loop.confine { secure?.handshakeWaiterCount ?? 0 }) ?? 0 }
     }
 
     /// The TLS setup a later `startTLS()` without arguments uses (from `connectTCP(tlsContext:)`
     /// or the listener's context).
     package var storedTLSSetup: TLSSetup? {
-        get async { (try? await loop.confine { security.setup }) ?? nil }
+        get async { (try? await loop.confine { tlsSetup }) ?? nil }
+    }
+
+    /// The TLS stream this socket hands its traffic to, if TLS has started.
+    package var currentSecureStream: (any SecureStream)? {
+        get async { (try? await loop.confine { secureStream() }) ?? nil }
     }
 
     /// The negotiated TLS parameters, or `nil` before TLS started (or while its handshake is pending).
     public var tls: TLSInfo? {
-        get async { (try? await loop.confine { security.info }) ?? nil }
+        get async { (try? await loop.confine { secureStream()?.info }) ?? nil }
     }
 
     /// The bytes received but not yet returned by a receive (a copy when they span chunks).
     public var bufferedData: ByteBuffer {
         get async {
-            (try? await loop.confine { receiver.bufferedData }) ?? ByteBuffer()
+            (try? await loop.confine { secureStream()?.bufferedPlaintext ?? receiver.bufferedData }) ?? ByteBuffer()
         }
     }
 
     /// How many received bytes are buffered, and the capacity of the storage they keep alive
     /// (tests check that memory follows bytes with it).
     package var bufferedMemory: (bytes: Int, capacity: Int) {
-        get async { (try? await loop.confine { (receiver.bufferedCount, receiver.bufferedCapacity) }) ?? (0, 0) }
+        get async {
+            (try? await loop.confine { secureStream()?.bufferedMemory ?? (receiver.bufferedCount, receiver.bufferedCapacity) })
+                ?? (0, 0)
+        }
     }
 
     /// Sets an integer socket option.
@@ -244,7 +260,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   than 64 descriptors; the errors of ``sendAll(_:)-(some Collection<UInt8>)``.
     public func sendAll(_ bytes: some Collection<UInt8>, descriptors: [Int32]) async throws {
         try await loop.confine {
-            guard !security.isStartedOrPending else {
+            guard secureStream() == nil else {
                 throw RingIOError(.invalidArgument, "send with descriptors on \(receiver.context): descriptors cannot travel over TLS")
             }
             try await channel.send(bytes, descriptors: descriptors)
@@ -264,7 +280,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// - Throws: as ``receiveSome(maxBytes:)``.
     public func receiveDescriptors(maxBytes: Int = 65536, maxDescriptors: Int = 16) async throws -> (ByteBuffer, [Int32]) {
         try await loop.confine {
-            guard !security.isStartedOrPending else {
+            guard secureStream() == nil else {
                 throw RingIOError(.invalidArgument, "receiveDescriptors on \(receiver.context): descriptors cannot travel over TLS")
             }
             let bytes = try await receiver.receiveSome(maxBytes: maxBytes, from: channel)
@@ -287,7 +303,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// Whether a task is inside a receive on this stream (tests use it to order tasks without sleeping).
     package var isReceiving: Bool {
-        get async { (try? await loop.confine { receiver.receiving }) ?? false }
+        get async { (try? await loop.confine { receiver.receiving || secure?.isReceiving == true }) ?? false }
     }
 
     /// Whether a task is inside a send on this stream.

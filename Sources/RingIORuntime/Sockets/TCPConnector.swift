@@ -46,7 +46,7 @@ package enum TCPConnector {
         guard let tls else { return stream }
         do {
             if tls.autostart {
-                try await stream.startTLS(tls.setup)
+                _ = try await stream.startTLS(tls.setup)
             } else {
                 try await stream.prepareTLS(tls.setup, now: false)
             }

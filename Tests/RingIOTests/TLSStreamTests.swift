@@ -1,0 +1,100 @@
+import RingIO
+import RingIOTestSupport
+import Testing
+
+/// TLS as a stream of its own: the `TLSStream` a socket hands its traffic to, unwrapping it, and
+/// TLS over a byte stream that is not a socket.
+@Suite(.timeLimit(.minutes(2))) struct TLSStreamTests {
+    @Test(arguments: TestBackends.all)
+    func theTLSStreamOfASocketCarriesTheSameTrafficAsTheSocket(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        try await withTLSPair(backend, server: try pki.serverContext(), client: try pki.clientContext()) { server, client in
+            let clientTLS = try #require(await client.tlsStream)
+            #expect(await clientTLS.tls == (await client.tls))
+            try await clientTLS.sendAll("via the TLS stream")
+            let received = try await server.receiveExactly(18)
+            #expect(text(received) == "via the TLS stream")
+            try await server.sendAll("back")
+            let reply = try await clientTLS.receiveExactly(4)
+            #expect(text(reply) == "back")
+        }
+    }
+
+    /// After a close_notify exchange both ends are plain again: what one side sends right after
+    /// its unwrap arrives at the other, part of it maybe as the leftover of the unwrap.
+    @Test(arguments: TestBackends.all)
+    func unwrapAfterTheCloseNotifyExchangeGivesBackThePlainStreamAndNothingIsLost(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext, autostartTLS: false)
+            async let accepted = listener.accept()
+            let client = try await connectTCP(host: "localhost", port: try #require(listener.port))
+            let server = try await accepted
+            async let serverStarted = server.startTLS()
+            let clientTLS = try await client.startTLS(context: clientContext, serverHostname: "localhost")
+            let serverTLS = try await serverStarted
+            try await clientTLS.sendAll("secret")
+            #expect(text(try await serverTLS.receiveExactly(6)) == "secret")
+
+            async let serverUnwrapped = serverTLS.unwrap()
+            let (clientPlain, leftover) = try await endTLS(clientTLS)  // the guide's example
+            let (serverPlain, serverLeftover) = try await serverUnwrapped
+            #expect(serverLeftover.isEmpty)
+            #expect(clientPlain === client)
+            #expect(await client.tls == nil)
+            try await serverPlain.sendAll("plain again")
+            var afterTLS = text(leftover)
+            if afterTLS.utf8.count < 11 { afterTLS += text(try await client.receiveExactly(11 - afterTLS.utf8.count)) }
+            #expect(afterTLS == "plain again")
+
+            let refused = await #expect(throws: RingIOError.self) { try await clientTLS.receiveSome() }
+            #expect(refused?.code == .closedResource)
+            await server.close()
+            await client.close()
+            await listener.close()
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func unwrapWithPlaintextStillToReadFailsAndTheBytesStayReadable(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        try await withTLSPair(backend, server: try pki.serverContext(), client: try pki.clientContext()) { server, client in
+            let clientTLS = try #require(await client.tlsStream)
+            try await server.sendAll("unread")
+            let error = await #expect(throws: RingIOError.self) { _ = try await clientTLS.unwrap() }
+            #expect(error?.code == .tlsFailure)
+            #expect(error?.message.contains("receive") == true)
+            #expect(text(try await clientTLS.receiveExactly(6)) == "unread")
+        }
+    }
+
+    /// TLS inside TLS: the inner streams wrap TLS streams, not sockets, so their ciphertext goes
+    /// through another stream's functions.
+    @Test(arguments: TestBackends.all)
+    func wrapRunsTLSOverAByteStreamThatIsNotASocket(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTLSPair(backend, server: serverContext, client: clientContext) { server, client in
+            let outerServer = try #require(await server.tlsStream)
+            let outerClient = try #require(await client.tlsStream)
+            async let wrappedServer = TLSStream.wrap(outerServer, context: serverContext)
+            let innerClient = try await TLSStream.wrap(outerClient, context: clientContext, serverHostname: "localhost")
+            let innerServer = try await wrappedServer
+            #expect(await innerClient.tls?.role == .client)
+            #expect(await innerServer.tls?.role == .server)
+            let payload = patternBytes(200_000)
+            async let sent: Void = innerClient.sendAll(payload)
+            let received = try await innerServer.receiveExactly(payload.count)
+            try await sent
+            #expect(sameBytes(received, payload))
+            try await innerServer.sendAll("inner reply")
+            #expect(text(try await innerClient.receiveExactly(11)) == "inner reply")
+            await innerClient.close()
+            let end = await #expect(throws: RingIOError.self) { try await innerServer.receiveSome() }
+            #expect(end?.code == .endOfStream)
+        }
+    }
+}
