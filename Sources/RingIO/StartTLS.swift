@@ -77,7 +77,7 @@ extension TLSStream {
         let loop = try Runtime.currentLoop()
         let description = "TLS over \(type(of: stream))"
         let tls = context.makeTLSStream(
-            over: ByteStreamTransport(stream, loop: loop, description: description), in: loop, underlying: stream,
+            over: ByteStreamTransport(stream, loop: loop, description: description), in: loop, underlying: WrappedByteStream(stream),
             role: context.role, serverHostname: context.role == .client ? serverHostname : nil,
             standardCompatible: standardCompatible, initialCiphertext: ByteBuffer(), description: description)
         _ = try await loop.confine { try await tls.handshake() }

@@ -117,6 +117,28 @@ package protocol SecureStream: ByteStream {
     nonisolated(nonsending) func closeSession() async
 }
 
+/// What a secure stream keeps of the stream it wraps: a way to close it and a way to give it
+/// back once unwrapped. A socket stream lends its parts (its channel and receive buffer) and
+/// only a weak reference to itself: the socket holds its secure stream, so a secure stream that
+/// held the socket would keep both, and their loop, alive for good.
+package protocol WrappedStream {
+    /// Closes the wrapped stream and its transport.
+    nonisolated(nonsending) func close() async
+    /// The wrapped stream as a plain byte stream again, after an unwrap.
+    func plainStream() -> any ByteStream
+}
+
+/// Any byte stream that does not know the secure stream over it (so holding it makes no cycle).
+package struct WrappedByteStream: WrappedStream {
+    private let stream: any ByteStream
+
+    package init(_ stream: any ByteStream) { self.stream = stream }
+
+    package nonisolated(nonsending) func close() async { await stream.close() }
+
+    package func plainStream() -> any ByteStream { stream }
+}
+
 /// Makes TLS sessions and streams: a TLS context conforms.
 package protocol SecureLayerFactory: AnyObject, Sendable {
     /// A session over `transport`, with `initialCiphertext` (bytes already received from the
@@ -126,11 +148,11 @@ package protocol SecureLayerFactory: AnyObject, Sendable {
         initialCiphertext: ByteBuffer
     ) throws -> any SecureLayer
 
-    /// A secure stream whose session runs over `transport` in `context`; `underlying` is the
-    /// byte stream it gives back when unwrapped and closes when closed. `description` names the
+    /// A secure stream whose session runs over `transport` in `context`; `underlying` is what it
+    /// closes when closed and gives back when unwrapped. `description` names the
     /// stream in error messages. Creation failures surface from its handshake.
     func makeStream(
-        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any WrappedStream, role: TLSRole,
         serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
     ) -> any SecureStream
 }

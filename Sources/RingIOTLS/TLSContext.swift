@@ -111,7 +111,7 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
     }
 
     package func makeStream(
-        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any WrappedStream, role: TLSRole,
         serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
     ) -> any SecureStream {
         makeTLSStream(
@@ -122,7 +122,7 @@ public final class TLSContext: SecureLayerFactory, @unchecked Sendable {
     /// ``makeStream(over:in:underlying:role:serverHostname:standardCompatible:initialCiphertext:description:)``
     /// with its concrete type. A role that does not match the context's fails the handshake.
     package func makeTLSStream(
-        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any ByteStream, role: TLSRole,
+        over transport: any CiphertextTransport, in context: any SerialContext, underlying: any WrappedStream, role: TLSRole,
         serverHostname: String?, standardCompatible: Bool, initialCiphertext: ByteBuffer, description: String
     ) -> TLSStream {
         let session = Result {

@@ -20,9 +20,9 @@ public import RingIOCore
 public final class TLSStream: SecureStream, @unchecked Sendable {
     private let context: any SerialContext
     private let transport: any CiphertextTransport
-    /// The stream this one wraps, until it is closed or given back: a socket stream keeps its TLS
-    /// stream too, so holding it longer would keep both alive for good.
-    @exclusivity(unchecked) private var underlying: (any ByteStream)?
+    /// What this stream keeps of the stream it wraps, until it is closed or given back (see
+    /// ``WrappedStream``: never the socket stream itself, which holds this one).
+    @exclusivity(unchecked) private var underlying: (any WrappedStream)?
     private let receiver: BufferedReceiver
     private let standardCompatible: Bool
     /// `nil` when it could not be made; the phase is then failed, with the reason.
@@ -37,7 +37,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
 
     init(
         session: Result<TLSSession, any Error>, over transport: any CiphertextTransport, in context: any SerialContext,
-        underlying: any ByteStream, standardCompatible: Bool, description: String
+        underlying: any WrappedStream, standardCompatible: Bool, description: String
     ) {
         self.context = context
         self.transport = transport
@@ -76,9 +76,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             return info
         } catch {
             state.failed(describe(error))
-            let stream = underlying
-            await closeSession()
-            await stream?.close()
+            await closeAll()
             throw error
         }
     }
@@ -215,12 +213,14 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// close_notify first (waiting at most 5 seconds, and not for the peer's reply), unless a
     /// write is stuck (a peer that does not read). Closing twice does nothing.
     public func close() async {
-        let stream = try? await context.confine { () -> (any ByteStream)? in
-            let stream = underlying
-            await closeSession()
-            return stream
-        }
-        await stream?.close()
+        _ = try? await context.confine { await closeAll() }
+    }
+
+    /// Ends the session, then closes what it wraps.
+    private nonisolated(nonsending) func closeAll() async {
+        let wrapped = underlying
+        await closeSession()
+        await wrapped?.close()
     }
 
     package nonisolated(nonsending) func closeSession() async {
@@ -248,7 +248,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
         try await context.confine {
             let session = try await established("unwrap")
             let what = "unwrap on \(receiver.context)"
-            guard let stream = underlying else { throw RingIOError(.closedResource, "\(what): the TLS stream is closed") }
+            guard let wrapped = underlying else { throw RingIOError(.closedResource, "\(what): the TLS stream is closed") }
             guard receiver.bufferedCount == 0 else {
                 throw RingIOError(
                     .tlsFailure, "\(what): \(receiver.bufferedCount) bytes received over TLS are not read yet; receive them first")
@@ -267,7 +267,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             state.unwrapped()
             receiver.close()
             underlying = nil
-            return (stream, session.takeUnreadCiphertext())
+            return (wrapped.plainStream(), session.takeUnreadCiphertext())
         }
     }
 

@@ -97,4 +97,75 @@ import Testing
             #expect(end?.code == .endOfStream)
         }
     }
+
+    /// A socket stream holds its TLS stream; the TLS stream holds only the socket's parts, so
+    /// the two cannot keep each other (and their loop) alive, and what the TLS stream gives back
+    /// when unwrapped is a plain stream over the same connection even once the socket is gone.
+    @Test(arguments: TestBackends.all)
+    func aTLSStreamDoesNotKeepItsSocketStreamAndUnwrapsWithoutIt(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext, autostartTLS: false)
+            async let accepted = listener.accept()
+            var client: SocketStream? = try await connectTCP(host: "localhost", port: try #require(listener.port))
+            let server = try await accepted
+            async let serverStarted = server.startTLS()
+            let clientTLS: TLSStream
+            do {
+                let socket = try #require(client)
+                clientTLS = try await socket.startTLS(context: clientContext, serverHostname: "localhost")
+            }
+            let serverTLS = try await serverStarted
+            weak let socketGone = client
+            client = nil
+            #expect(socketGone == nil, "the TLS stream keeps the socket stream it wraps")
+
+            try await clientTLS.sendAll("secret")
+            #expect(text(try await serverTLS.receiveExactly(6)) == "secret")
+            async let serverUnwrapped = serverTLS.unwrap()
+            let (clientPlain, _) = try await clientTLS.unwrap()
+            let (_, serverLeftover) = try await serverUnwrapped
+            try await clientPlain.sendAll("plain again")
+            var afterTLS = text(serverLeftover)
+            if afterTLS.utf8.count < 11 { afterTLS += text(try await server.receiveExactly(11 - afterTLS.utf8.count)) }
+            #expect(afterTLS == "plain again")
+            await clientPlain.close()
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
+            #expect(end?.code == .endOfStream)
+            await server.close()
+            await listener.close()
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aClosedTLSSocketAndItsTLSStreamAreFreedOnceLetGo(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            var client: SocketStream?
+            var server: SocketStream?
+            do {  // an async let keeps its value until the end of its scope
+                async let accepted = listener.accept()
+                client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
+                server = try await accepted
+            }
+            try await server?.sendAll("hello")
+            let greeting = try await client?.receiveExactly(5)
+            #expect(greeting.map(text) == "hello")
+            weak let clientGone = client
+            weak let clientTLSGone = await client?.tlsStream
+            weak let serverTLSGone = await server?.tlsStream
+            #expect(clientTLSGone != nil && serverTLSGone != nil)
+            await client?.close()
+            await server?.close()
+            client = nil
+            server = nil
+            #expect(clientGone == nil && clientTLSGone == nil && serverTLSGone == nil, "a TLS stream and its socket keep each other")
+            await listener.close()
+        }
+    }
 }

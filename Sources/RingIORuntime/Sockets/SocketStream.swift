@@ -28,16 +28,27 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// The peer's address.
     public let remoteAddress: SocketAddress
 
-    init(
+    convenience init(
         loop: EventLoop, channel: StreamChannel, localAddress: SocketAddress, remoteAddress: SocketAddress, kind: String,
         tlsRole: TLSRole
     ) {
+        self.init(
+            loop: loop, channel: channel, receiver: BufferedReceiver(context: "\(kind) stream \(localAddress) ↔ \(remoteAddress)"),
+            localAddress: localAddress, remoteAddress: remoteAddress, tlsRole: tlsRole)
+    }
+
+    /// A stream over a channel and receive buffer that may have served another stream before
+    /// (an unwrapped TLS stream's, once its socket stream is gone).
+    init(
+        loop: EventLoop, channel: StreamChannel, receiver: BufferedReceiver, localAddress: SocketAddress,
+        remoteAddress: SocketAddress, tlsRole: TLSRole
+    ) {
         self.loop = loop
         self.channel = channel
+        self.receiver = receiver
         self.tlsRole = tlsRole
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress
-        self.receiver = BufferedReceiver(context: "\(kind) stream \(localAddress) ↔ \(remoteAddress)")
     }
 
     /// Returns the buffered bytes if there are any, else waits for the next bytes to arrive.
@@ -141,9 +152,14 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     public func close() async {
         _ = try? await loop.confine {
             if let secure = secureStream() { await secure.closeSession() }
-            receiver.close()
-            await channel.close()
+            await Self.closeTransport(receiver, channel)
         }
+    }
+
+    /// Closes the socket under any TLS: its receive buffer, then its channel.
+    nonisolated(nonsending) static func closeTransport(_ receiver: BufferedReceiver, _ channel: StreamChannel) async {
+        receiver.close()
+        await channel.close()
     }
 
     // MARK: TLS
@@ -185,7 +201,11 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     private func makeSecureStream(_ setup: TLSSetup) -> any SecureStream {
         tlsSetup = setup
         let secure = setup.factory.makeStream(
-            over: channel, in: loop, underlying: self, role: setup.role, serverHostname: setup.serverHostname,
+            over: channel, in: loop,
+            underlying: WrappedSocket(
+                self, loop: loop, channel: channel, receiver: receiver, localAddress: localAddress, remoteAddress: remoteAddress,
+                tlsRole: tlsRole),
+            role: setup.role, serverHostname: setup.serverHostname,
             standardCompatible: setup.standardCompatible, initialCiphertext: receiver.takeBufferedData(),
             description: receiver.context)
         self.secure = secure
