@@ -7,7 +7,7 @@ private func handshakeError(
     _ backend: BackendPreference, server: TLSContext, client: TLSContext, host: String = "localhost"
 ) async throws -> RingIOError? {
     try await withTestRuntime(backend) {
-        let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: server)
+        let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: server, handshakeTimeout: testHandshakeTimeout)
         let port = try #require(listener.port)
         let serving = Task {
             for try await stream in listener.acceptConnections() {
@@ -110,7 +110,8 @@ private func handshakeError(
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let port = try #require(listener.port)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -113,7 +113,8 @@ import Testing
         let pki = try testPKI()
         let serverContext = try pki.serverContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "refused"])
             let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
             try await withTimeout(.seconds(20)) {
@@ -139,7 +140,8 @@ import Testing
         configuration.allowsRenegotiation = true
         let serverContext = try TLSContext(configuration)
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "again"])
             let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
             try await withTimeout(.seconds(20)) {

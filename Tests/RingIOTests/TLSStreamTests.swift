@@ -145,7 +145,8 @@ import Testing
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: serverContext)
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             var client: SocketStream?
             var server: SocketStream?
             do {  // an async let keeps its value until the end of its scope

@@ -2,6 +2,12 @@ import RingIO
 import RingIOTestSupport
 import Testing
 
+/// The handshake timeout of the tests' TLS listeners (tests of the timeout set their own). Under
+/// ThreadSanitizer the whole test process has been seen to stand still for about 30 seconds,
+/// every loop thread waiting inside the Swift runtime's generic-metadata initialisation, and a
+/// listener's 30-second default then failed handshakes whose peers had done nothing wrong.
+let testHandshakeTimeout = Duration.seconds(100)
+
 /// A TLS server on 127.0.0.1 with a client connected to it by the name `localhost`.
 func withTLSPair(
     _ backend: BackendPreference, server serverContext: TLSContext, client clientContext: TLSContext,
@@ -10,7 +16,8 @@ func withTLSPair(
 ) async throws {
     try await withTestRuntime(backend) {
         let listener = try await createTCPServer(
-            port: 0, host: "127.0.0.1", tlsContext: serverContext, tlsStandardCompatible: serverStandardCompatible)
+            port: 0, host: "127.0.0.1", tlsContext: serverContext, tlsStandardCompatible: serverStandardCompatible,
+            handshakeTimeout: testHandshakeTimeout)
         let port = try #require(listener.port)
         async let accepted = listener.accept()
         let client = try await connectTCP(
