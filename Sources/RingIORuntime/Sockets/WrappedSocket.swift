@@ -1,5 +1,5 @@
 #if os(Linux)
-package import RingIOCore
+import RingIOCore
 
 /// What a TLS stream keeps of the socket stream it wraps: the socket's channel and receive
 /// buffer, and the socket itself only weakly. The socket holds its TLS stream, so a TLS stream
