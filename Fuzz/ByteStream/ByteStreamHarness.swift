@@ -64,8 +64,8 @@ final class ByteStreamHarness {
         case 2, 3: await receiveExactly(input.count())
         case 4, 5: await receiveUntil(delimiter(), maxBytes: input.count())
         case 6: takeBufferedData()
-        case 7: await delimitedChunks(delimiter(), maxChunkSize: input.count(), limit: Int(input.byte() % 8))
-        case 8: await receivedChunks(maxSize: input.count(), limit: Int(input.byte() % 8))
+        case 7: await delimitedChunks(delimiter(), maxBytes: input.count(), limit: Int(input.byte() % 8))
+        case 8: await receivedChunks(maxBytes: input.count(), limit: Int(input.byte() % 8))
         default:
             switch input.byte() % 5 {
             case 0: source.trick = .reenter
@@ -168,15 +168,15 @@ final class ByteStreamHarness {
     }
 
     /// `receiveDelimitedChunks` for `limit` records (0: until the sequence ends).
-    private nonisolated(nonsending) func delimitedChunks(_ delimiter: [UInt8], maxChunkSize: Int, limit: Int) async {
+    private nonisolated(nonsending) func delimitedChunks(_ delimiter: [UInt8], maxBytes: Int, limit: Int) async {
         let stream = FuzzByteStream(receiver: receiver, source: source)
-        var iterator = stream.receiveDelimitedChunks(delimiter, maxChunkSize: maxChunkSize).makeAsyncIterator()
+        var iterator = stream.receiveDelimitedChunks(delimiter, maxBytes: maxBytes).makeAsyncIterator()
         var records = 0
         while limit == 0 || records < limit {
             let before = snapshot()
             do {
                 guard let record = try await iterator.next() else {
-                    check(!delimiter.isEmpty && maxChunkSize > 0 && !closed, "receiveDelimitedChunks ended (closed: \(closed))")
+                    check(!delimiter.isEmpty && maxBytes > 0 && !closed, "receiveDelimitedChunks ended (closed: \(closed))")
                     check(
                         source.reportedEnd && receiver.bufferedCount == 0,
                         "receiveDelimitedChunks ended with \(receiver.bufferedCount) bytes buffered or before end of stream")
@@ -192,13 +192,13 @@ final class ByteStreamHarness {
                     }
                     continue
                 }
-                check(maxChunkSize > 0 && !closed, "receiveDelimitedChunks(maxChunkSize: \(maxChunkSize)) yielded (closed: \(closed))")
-                checkRecord(record, delimiter: delimiter, maxBytes: maxChunkSize, before: before, "receiveDelimitedChunks")
+                check(maxBytes > 0 && !closed, "receiveDelimitedChunks(maxBytes: \(maxBytes)) yielded (closed: \(closed))")
+                checkRecord(record, delimiter: delimiter, maxBytes: maxBytes, before: before, "receiveDelimitedChunks")
             } catch {
                 if let error = error as? RingIOError, error.code == .incompleteRead {
                     check(error.partialData?.isEmpty == false, "receiveDelimitedChunks threw .incompleteRead with nothing left over")
                 }
-                receiveUntilFailed(error, delimiter: delimiter, maxBytes: maxChunkSize, before: before, "receiveDelimitedChunks")
+                receiveUntilFailed(error, delimiter: delimiter, maxBytes: maxBytes, before: before, "receiveDelimitedChunks")
                 return
             }
             checkState()
@@ -206,24 +206,24 @@ final class ByteStreamHarness {
     }
 
     /// `receiveChunks` for `limit` chunks (0: until the sequence ends).
-    private nonisolated(nonsending) func receivedChunks(maxSize: Int, limit: Int) async {
+    private nonisolated(nonsending) func receivedChunks(maxBytes: Int, limit: Int) async {
         let stream = FuzzByteStream(receiver: receiver, source: source)
-        var iterator = stream.receiveChunks(maxSize: maxSize).makeAsyncIterator()
+        var iterator = stream.receiveChunks(maxBytes: maxBytes).makeAsyncIterator()
         var chunks = 0
         while limit == 0 || chunks < limit {
             let before = snapshot()
             do {
                 guard let chunk = try await iterator.next() else {
-                    check(maxSize > 0 && !closed, "receiveChunks ended (closed: \(closed))")
+                    check(maxBytes > 0 && !closed, "receiveChunks ended (closed: \(closed))")
                     check(source.reportedEnd && receiver.bufferedCount == 0, "receiveChunks ended before end of stream")
                     return
                 }
                 chunks += 1
-                check(maxSize > 0 && !closed && !chunk.isEmpty && chunk.count <= maxSize, "receiveChunks(maxSize: \(maxSize))")
+                check(maxBytes > 0 && !closed && !chunk.isEmpty && chunk.count <= maxBytes, "receiveChunks(maxBytes: \(maxBytes))")
                 take(chunk, "receiveChunks")
             } catch {
                 switch expect(error, [.invalidArgument, .closedResource, .connectionReset], "receiveChunks") {
-                case .invalidArgument: check(maxSize <= 0, "receiveChunks(maxSize: \(maxSize)): .invalidArgument")
+                case .invalidArgument: check(maxBytes <= 0, "receiveChunks(maxBytes: \(maxBytes)): .invalidArgument")
                 case .closedResource: expectClosed(before, "receiveChunks")
                 default: break
                 }

@@ -37,9 +37,8 @@ package final class BufferedReceiver {
     /// Returns up to `maxBytes` bytes: buffered bytes if there are any, else one receive.
     ///
     /// Two synchronous steps around its one await, so its async frame holds little: an idle
-    /// connection's task keeps every frame of its waiting receive, and the 624-byte frame this
-    /// function had when the steps were written inline cost each idle connection a
-    /// task-allocator slab.
+    /// connection's task keeps every frame of its waiting receive alive, and a frame that also
+    /// held the steps' locals would cost each idle connection a task-allocator slab.
     package nonisolated(nonsending) func receiveSome(maxBytes: Int, from source: some ByteChunkSource) async throws -> ByteBuffer {
         if let buffered = try startReceiveSome(maxBytes: maxBytes) { return buffered }
         let chunk: ByteBuffer?

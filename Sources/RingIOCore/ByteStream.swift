@@ -51,43 +51,43 @@ extension ByteStream {
         try await receiveUntil(delimiter.utf8, maxBytes: maxBytes)
     }
 
-    /// An asynchronous sequence of received chunks of at most `maxSize` bytes; it ends at end of stream.
-    public func receiveChunks(maxSize: Int = 65536) -> ReceivedChunks<Self> {
-        ReceivedChunks(stream: self, maxSize: maxSize)
+    /// An asynchronous sequence of received chunks of at most `maxBytes` bytes; it ends at end of stream.
+    public func receiveChunks(maxBytes: Int = 65536) -> ReceivedChunks<Self> {
+        ReceivedChunks(stream: self, maxBytes: maxBytes)
     }
 
     /// An asynchronous sequence of records ended by `delimiter` (delimiter excluded).
     ///
     /// It ends cleanly at end of stream when nothing is left over, and throws `.incompleteRead`
-    /// when a partial record is left; `.delimiterNotFound` when a record exceeds `maxChunkSize`;
+    /// when a partial record is left; `.delimiterNotFound` when a record exceeds `maxBytes`;
     /// `.invalidArgument` (from the first `next()`) for an empty delimiter.
     public func receiveDelimitedChunks(
-        _ delimiter: some Collection<UInt8>, maxChunkSize: Int
+        _ delimiter: some Collection<UInt8>, maxBytes: Int
     ) -> DelimitedChunks<Self> {
-        DelimitedChunks(stream: self, delimiter: Array(delimiter), maxChunkSize: maxChunkSize)
+        DelimitedChunks(stream: self, delimiter: Array(delimiter), maxBytes: maxBytes)
     }
 
-    /// ``receiveDelimitedChunks(_:maxChunkSize:)`` with a UTF-8 string delimiter.
-    public func receiveDelimitedChunks(_ delimiter: String, maxChunkSize: Int) -> DelimitedChunks<Self> {
-        receiveDelimitedChunks(delimiter.utf8, maxChunkSize: maxChunkSize)
+    /// ``receiveDelimitedChunks(_:maxBytes:)`` with a UTF-8 string delimiter.
+    public func receiveDelimitedChunks(_ delimiter: String, maxBytes: Int) -> DelimitedChunks<Self> {
+        receiveDelimitedChunks(delimiter.utf8, maxBytes: maxBytes)
     }
 }
 
-/// The chunks of a stream as an `AsyncSequence`; see ``ByteStream/receiveChunks(maxSize:)``.
+/// The chunks of a stream as an `AsyncSequence`; see ``ByteStream/receiveChunks(maxBytes:)``.
 public struct ReceivedChunks<Stream: ByteStream>: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
     let stream: Stream
-    let maxSize: Int
+    let maxBytes: Int
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let stream: Stream
-        let maxSize: Int
+        let maxBytes: Int
         var finished = false
 
         public mutating func next() async throws -> ByteBuffer? {
             guard !finished else { return nil }
             do {
-                return try await stream.receiveSome(maxBytes: maxSize)
+                return try await stream.receiveSome(maxBytes: maxBytes)
             } catch let error as RingIOError where error.code == .endOfStream {
                 finished = true
                 return nil
@@ -96,27 +96,27 @@ public struct ReceivedChunks<Stream: ByteStream>: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(stream: stream, maxSize: maxSize)
+        AsyncIterator(stream: stream, maxBytes: maxBytes)
     }
 }
 
-/// The delimited records of a stream as an `AsyncSequence`; see ``ByteStream/receiveDelimitedChunks(_:maxChunkSize:)``.
+/// The delimited records of a stream as an `AsyncSequence`; see ``ByteStream/receiveDelimitedChunks(_:maxBytes:)``.
 public struct DelimitedChunks<Stream: ByteStream>: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
     let stream: Stream
     let delimiter: [UInt8]
-    let maxChunkSize: Int
+    let maxBytes: Int
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let stream: Stream
         let delimiter: [UInt8]
-        let maxChunkSize: Int
+        let maxBytes: Int
         var finished = false
 
         public mutating func next() async throws -> ByteBuffer? {
             guard !finished else { return nil }
             do {
-                return try await stream.receiveUntil(delimiter, maxBytes: maxChunkSize)
+                return try await stream.receiveUntil(delimiter, maxBytes: maxBytes)
             } catch let error as RingIOError where error.code == .incompleteRead && (error.partialData?.isEmpty ?? true) {
                 finished = true
                 return nil
@@ -125,6 +125,6 @@ public struct DelimitedChunks<Stream: ByteStream>: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(stream: stream, delimiter: delimiter, maxChunkSize: maxChunkSize)
+        AsyncIterator(stream: stream, delimiter: delimiter, maxBytes: maxBytes)
     }
 }

@@ -75,11 +75,16 @@ public struct RingIOError: Error, Sendable, CustomStringConvertible {
     public var partialData: ByteBuffer?
     /// For ``Code/connectFailed``: one error per address that was tried, in the order tried.
     public var attempts: [RingIOError]
+    /// The error this one was made from, when RingIO turned one failure into another that says
+    /// more about where it happened: the start-up error behind `.backendUnavailable`, the
+    /// `.timedOut` behind a listener's handshake timeout, the `CancellationError` behind a
+    /// cancelled connection attempt. `nil` otherwise.
+    public var cause: (any Error)?
 
     /// Creates an error. RingIO's own functions build these; you rarely need to.
     public init(
         _ code: Code, _ message: String, errno: Int32? = nil, bytesTransferred: Int? = nil,
-        partialData: ByteBuffer? = nil, attempts: [RingIOError] = []
+        partialData: ByteBuffer? = nil, attempts: [RingIOError] = [], cause: (any Error)? = nil
     ) {
         self.code = code
         self.message = message
@@ -87,6 +92,7 @@ public struct RingIOError: Error, Sendable, CustomStringConvertible {
         self.bytesTransferred = bytesTransferred
         self.partialData = partialData
         self.attempts = attempts
+        self.cause = cause
     }
 
     public var description: String {

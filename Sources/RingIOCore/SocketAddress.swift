@@ -2,6 +2,9 @@
 ///
 /// ``host`` gives the textual form of the IP (`127.0.0.1`, `::1`) and ``port`` the port;
 /// `description` gives `127.0.0.1:8080`, `[::1]:8080` or the path.
+///
+/// Frozen: no case is added before a major version (the socket families RingIO serves are these
+/// three), so a `switch` over it may be exhaustive.
 public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// An IPv4 address: four bytes in network order, and a port.
     case ipv4(IPv4Bytes, port: UInt16)

@@ -5,6 +5,9 @@ import Logging
 public import RingIOCore
 
 /// Which backend a ``Runtime`` should use.
+///
+/// Frozen: no case is added before a major version, so a `switch` over it may be exhaustive (a
+/// new kernel interface would come with a new major version, as it changes what a runtime can be).
 public enum BackendPreference: String, Sendable, CaseIterable {
     /// io_uring where this machine can run it, else epoll. Defers to the environment variable
     /// `RINGIO_BACKEND` (`io_uring`, `epoll` or `auto`) when that is set.

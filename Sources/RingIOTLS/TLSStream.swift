@@ -93,7 +93,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
                         return RingIOError(
                             .tlsHandshakeFailed,
                             "TLS handshake on \(description): the peer did not complete it within the listener's "
-                                + "handshakeTimeout (\(timeLimit))")
+                                + "handshakeTimeout (\(timeLimit))", cause: error)
                     }
                 }
             }

@@ -37,7 +37,7 @@ struct StartTLSServer: AsyncParsableCommand {
     static func serve(_ client: SocketStream) async {
         do {
             try await client.closeAfter { client in
-                for try await line in client.receiveDelimitedChunks("\n", maxChunkSize: 100) {
+                for try await line in client.receiveDelimitedChunks("\n", maxBytes: 100) {
                     let text = try line.utf8String()
                     Console.say("Received \"\(text)\"")
                     if text == "STARTTLS" {

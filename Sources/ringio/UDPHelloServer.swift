@@ -22,7 +22,7 @@ struct UDPHelloServer: AsyncParsableCommand {
             Console.say("listening on \(socket.localAddress)")
             let signals = TerminationSignals { await socket.close() }
             defer { signals.cancel() }
-            for try await (packet, sender) in socket.receivePackets(maxSize: 65536) {
+            for try await (packet, sender) in socket.receivePackets(maxBytes: 65536) {
                 do {
                     try await socket.send(Array("Hello, ".utf8) + Array(packet), to: sender)
                 } catch {

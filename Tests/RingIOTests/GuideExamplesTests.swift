@@ -130,7 +130,7 @@ func helloUNIXServer(path: String) async throws {
 func udpHelloServer(port: Int) async throws {
     try await RingIO.run {
         let socket = try await createUDPSocket(port: port)
-        for try await (packet, sender) in socket.receivePackets(maxSize: 1024) {
+        for try await (packet, sender) in socket.receivePackets(maxBytes: 1024) {
             try await socket.send(Array("Hello, ".utf8) + Array(packet), to: sender)
         }
     }
@@ -174,7 +174,7 @@ func tlsHelloClient(port: Int, caFile: String) async throws -> String {
 
 func serveSTARTTLS(_ client: SocketStream) async throws {
     try await client.closeAfter { client in
-        for try await line in client.receiveDelimitedChunks("\n", maxChunkSize: 100) {
+        for try await line in client.receiveDelimitedChunks("\n", maxBytes: 100) {
             print("Received \"\(String(decoding: line, as: UTF8.self))\"")
             if line.elementsEqual("STARTTLS".utf8) {
                 try await client.startTLS()

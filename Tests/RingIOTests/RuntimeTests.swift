@@ -1,3 +1,4 @@
+import Glibc
 import RingIO
 import Testing
 
@@ -77,6 +78,8 @@ import Testing
         }
         #expect(error?.code == .backendUnavailable)
         #expect(error?.message == "io_uring was requested but cannot start: io_uring_setup failed: operation not permitted (EPERM)")
+        let cause = error?.cause as? RingIOError
+        #expect(cause?.errno == EPERM, "the start-up failure is kept as the cause")
     }
 
     @Test func epollCanBeRequestedExplicitly() async throws {

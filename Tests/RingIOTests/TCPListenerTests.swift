@@ -39,14 +39,26 @@ import Testing
     func doubleColonListensOnIPv6Only(backend: BackendPreference) async throws {
         try #require(ipv6LoopbackAvailable)
         try await withTestRuntime(backend) {
-            let v6Only = try await createTCPServer(port: 0, host: "::")
-            let port = try #require(v6Only.port)
             // The IPv4 port stays free only if the "::" listener is IPv6-only (a dual-stack one
-            // would hold it); connecting would race other tests that bind IPv4 ports.
-            let v4 = try await createTCPServer(port: port, host: "127.0.0.1")
-            #expect(v4.port == port)
-            await v4.close()
-            await v6Only.close()
+            // would hold it); connecting would race other tests that bind IPv4 ports. Another
+            // test's socket may have taken that IPv4 port meanwhile (an outgoing connection's
+            // local port), so a few fresh ports are tried: a dual-stack listener fails them all.
+            var refusals: [RingIOError] = []
+            for _ in 0..<5 {
+                let v6Only = try await createTCPServer(port: 0, host: "::")
+                let port = try #require(v6Only.port)
+                do {
+                    let v4 = try await createTCPServer(port: port, host: "127.0.0.1")
+                    #expect(v4.port == port)
+                    await v4.close()
+                    await v6Only.close()
+                    break
+                } catch let error as RingIOError where error.code == .addressInUse {
+                    refusals.append(error)
+                    await v6Only.close()
+                }
+            }
+            #expect(refusals.count < 5, "the IPv4 port of a \"::\" listener was taken every time: \(refusals)")
             let dualStack = try await createTCPServer(port: 0)
             let taken = await #expect(throws: RingIOError.self) {
                 try await createTCPServer(port: try #require(dualStack.port), host: "127.0.0.1")

@@ -54,7 +54,7 @@ import Testing
             }
             try await client.sendEOF()
             var lines: [String] = []
-            for try await line in server.receiveDelimitedChunks("\r\n", maxChunkSize: 8) {
+            for try await line in server.receiveDelimitedChunks("\r\n", maxBytes: 8) {
                 lines.append(text(line))
             }
             #expect(lines == ["blah", "foobar"])
@@ -67,7 +67,7 @@ import Testing
             try await client.sendAll("blah")
             try await client.sendEOF()
             var received = ""
-            for try await chunk in server.receiveChunks(maxSize: 2) {
+            for try await chunk in server.receiveChunks(maxBytes: 2) {
                 #expect(chunk.count <= 2)
                 received += text(chunk)
             }
@@ -82,7 +82,7 @@ import Testing
             try await client.sendEOF()
             var lines: [String] = []
             let error = await #expect(throws: RingIOError.self) {
-                for try await line in server.receiveDelimitedChunks("\n", maxChunkSize: 100) { lines.append(text(line)) }
+                for try await line in server.receiveDelimitedChunks("\n", maxBytes: 100) { lines.append(text(line)) }
             }
             #expect(lines == ["one"])
             #expect(error?.code == .incompleteRead)
@@ -282,7 +282,7 @@ import Testing
         try await withStreamPair(backend) { server, client in
             try await client.sendAll("a\nb\n")
             let error = await #expect(throws: RingIOError.self) {
-                for try await _ in server.receiveDelimitedChunks("", maxChunkSize: 10) {}
+                for try await _ in server.receiveDelimitedChunks("", maxBytes: 10) {}
             }
             #expect(error?.code == .invalidArgument)
             #expect(text(try await server.receiveUntil("\n", maxBytes: 10)) == "a")

@@ -81,7 +81,7 @@ import Testing
                     let client = try await server.accept()
                     var lines: [String] = []
                     try await client.closeAfter { client in
-                        for try await line in client.receiveDelimitedChunks("\n", maxChunkSize: 100) {
+                        for try await line in client.receiveDelimitedChunks("\n", maxBytes: 100) {
                             lines.append(text(line))
                             if text(line) == "STARTTLS" { try await client.startTLS() }
                             if text(line) == "QUIT" { break }

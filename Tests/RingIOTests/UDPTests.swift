@@ -80,7 +80,7 @@ import Testing
             try await client.send([UInt8]())
             try await client.send("after")
             var packets: [String] = []
-            for try await (packet, _) in server.receivePackets(maxSize: 100) {
+            for try await (packet, _) in server.receivePackets(maxBytes: 100) {
                 packets.append(text(packet))
                 if packets.count == 2 { break }
             }

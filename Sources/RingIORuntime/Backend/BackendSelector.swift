@@ -50,7 +50,8 @@ enum BackendSelector {
                     Choice(kind: .ioUring, reason: source)
                 )
             } catch let error where error.code == .backendUnavailable {
-                throw RingIOError(.backendUnavailable, "io_uring was \(source) but cannot start: \(error.message)", errno: error.errno)
+                throw RingIOError(
+                    .backendUnavailable, "io_uring was \(source) but cannot start: \(error.message)", errno: error.errno, cause: error)
             }
         case .epoll:
             return (try startEpoll(start), Choice(kind: .epoll, reason: source))

@@ -1,6 +1,8 @@
 import RingIOCore
 
 /// Which kernel interface an event loop uses.
+///
+/// Frozen: no case is added before a major version, so a `switch` over it may be exhaustive.
 public enum BackendKind: String, Sendable, CustomStringConvertible, CaseIterable {
     /// Completion-based: operations are submitted to an io_uring and their completions reaped.
     case ioUring = "io_uring"

@@ -138,7 +138,7 @@ package enum TCPConnector {
                     } catch let error as RingIOError {
                         return .failed(index, error)
                     } catch {
-                        return .failed(index, RingIOError(.connectFailed, "connect to \(address): cancelled"))
+                        return .failed(index, RingIOError(.connectFailed, "connect to \(address): cancelled", cause: error))
                     }
                 }
                 if started < addresses.count {

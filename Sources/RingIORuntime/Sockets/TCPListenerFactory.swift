@@ -8,8 +8,9 @@ package enum TCPListenerFactory {
     /// - Parameters:
     ///   - host: `nil` for every interface (dual-stack `[::]` with IPv4 mapped in, or `0.0.0.0`
     ///     without IPv6); `"::"` for IPv6 only; an IP literal; or a host name (its first address).
-    ///   - tls: TLS for accepted streams: autostarted at each stream's first receive or send, or
-    ///     kept for the stream's own `startTLS()`.
+    ///   - tls: TLS for accepted streams: with autostart, each stream's handshake starts at accept
+    ///     in a task of its own (its receives and sends wait for it); otherwise the setup is kept
+    ///     for the stream's own `startTLS()`.
     package static func listen(
         on loop: EventLoop, port: Int, host: String?, backlog: Int, reuseAddress: Bool, reusePort: Bool,
         tls: (setup: TLSSetup, autostart: Bool)? = nil

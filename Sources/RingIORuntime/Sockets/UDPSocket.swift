@@ -65,8 +65,8 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// The datagrams as they arrive, with their senders; the sequence ends when the socket is closed.
-    public func receivePackets(maxSize: Int = 65536) -> ReceivedDatagrams {
-        ReceivedDatagrams(socket: self, maxSize: maxSize)
+    public func receivePackets(maxBytes: Int = 65536) -> ReceivedDatagrams {
+        ReceivedDatagrams(socket: self, maxBytes: maxBytes)
     }
 
     /// Sends one datagram to the target of a connected socket.
@@ -138,17 +138,17 @@ public final class UDPSocket: @unchecked Sendable {
 public struct ReceivedDatagrams: AsyncSequence, Sendable {
     public typealias Element = (ByteBuffer, SocketAddress)
     let socket: UDPSocket
-    let maxSize: Int
+    let maxBytes: Int
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let socket: UDPSocket
-        let maxSize: Int
+        let maxBytes: Int
         var finished = false
 
         public mutating func next() async throws -> (ByteBuffer, SocketAddress)? {
             guard !finished else { return nil }
             do {
-                return try await socket.receive(maxBytes: maxSize)
+                return try await socket.receive(maxBytes: maxBytes)
             } catch let error as RingIOError where error.code == .closedResource {
                 finished = true
                 return nil
@@ -157,7 +157,7 @@ public struct ReceivedDatagrams: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(socket: socket, maxSize: maxSize)
+        AsyncIterator(socket: socket, maxBytes: maxBytes)
     }
 }
 #endif
