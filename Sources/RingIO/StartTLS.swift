@@ -35,8 +35,9 @@ extension SocketStream {
         return try await startTLS(setup).asTLSStream
     }
 
-    /// The TLS stream this socket hands its traffic to: `nil` on a plain stream, and while a
-    /// listener's autostarted handshake has not begun.
+    /// The TLS stream this socket hands its traffic to: `nil` on a plain stream (and after that
+    /// TLS stream was unwrapped). A listener's autostarting streams have one from accept on,
+    /// while their handshake runs.
     public var tlsStream: TLSStream? {
         get async { await currentSecureStream?.asTLSStream }
     }
@@ -56,8 +57,10 @@ extension TLSStream {
     /// `context` (a server or a client context). The TLS stream owns `stream` from then on;
     /// ``unwrap()`` gives it back.
     ///
-    /// A ``SocketStream`` is upgraded in place, as by ``SocketStream/startTLS(context:serverHostname:standardCompatible:)``.
-    /// Any other stream has its TLS stream run on the current event loop.
+    /// A plain ``SocketStream`` is upgraded in place, as by ``SocketStream/startTLS(context:serverHostname:standardCompatible:)``,
+    /// and plays the side it was made for (connected: client, accepted: server), which `context`
+    /// must match. A socket with TLS already on is wrapped through its TLS stream (TLS inside
+    /// TLS). Any other stream has its TLS stream run on the current event loop.
     ///
     /// - Parameters:
     ///   - stream: the transport.
@@ -65,14 +68,17 @@ extension TLSStream {
     ///   - serverHostname: for a client, the name sent as SNI and checked against the certificate.
     ///   - standardCompatible: whether an EOF without close_notify is an error, and `close()`
     ///     sends close_notify (default).
-    /// - Throws: ``RingIOError`` `.tlsHandshakeFailed` naming the reason (`stream` is then
-    ///   closed); `.tlsFailure` when the context cannot make a session; `.invalidArgument`
-    ///   outside a RingIO runtime.
+    /// - Throws: ``RingIOError`` `.tlsHandshakeFailed` naming the reason, `.tlsFailure` when the
+    ///   context cannot make a session (a role that does not match the socket's); `stream` is
+    ///   closed in both cases.
     public static func wrap(
         _ stream: any ByteStream, context: TLSContext, serverHostname: String? = nil, standardCompatible: Bool = true
     ) async throws -> TLSStream {
         if let socket = stream as? SocketStream {
-            return try await socket.startTLS(context: context, serverHostname: serverHostname, standardCompatible: standardCompatible)
+            guard let outer = await socket.tlsStream else {
+                return try await socket.startTLS(context: context, serverHostname: serverHostname, standardCompatible: standardCompatible)
+            }
+            return try await wrap(outer, context: context, serverHostname: serverHostname, standardCompatible: standardCompatible)
         }
         let loop = try Runtime.currentLoop()
         let description = "TLS over \(type(of: stream))"

@@ -67,7 +67,14 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// `describe` rewrites the failure that later calls see (a timeout becomes the listener's
     /// handshake timeout); the caller gets the failure itself.
     private nonisolated(nonsending) func handshake(describing describe: (any Error) -> any Error) async throws -> TLSInfo {
-        try state.beginHandshake()
+        do {
+            try state.beginHandshake()
+        } catch {
+            // The session could not be made: the stream fails as after a failed handshake, and
+            // the stream it wraps is closed (its bytes were handed to this stream already).
+            await closeAll()
+            throw error
+        }
         defer { wakeWaiters() }
         guard let session else { preconditionFailure("a TLS stream without a session began its handshake") }
         do {
@@ -75,10 +82,19 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             state.handshakeCompleted(info)
             return info
         } catch {
-            state.failed(describe(error))
+            state.failed(Self.forLaterCalls(describe(error)))
             await closeAll()
             throw error
         }
+    }
+
+    /// The failure a later receive or send throws: what the handshake sent or received is not
+    /// theirs to count.
+    private static func forLaterCalls(_ error: any Error) -> any Error {
+        guard var error = error as? RingIOError else { return error }
+        error.bytesTransferred = nil
+        error.partialData = nil
+        return error
     }
 
     package func startHandshakeInBackground(timeLimit: Duration?) {
@@ -249,6 +265,9 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
             let session = try await established("unwrap")
             let what = "unwrap on \(receiver.context)"
             guard let wrapped = underlying else { throw RingIOError(.closedResource, "\(what): the TLS stream is closed") }
+            guard !receiver.receiving else {
+                throw RingIOError(.busyResource, "\(what): another task is receiving from this stream")
+            }
             guard receiver.bufferedCount == 0 else {
                 throw RingIOError(
                     .tlsFailure, "\(what): \(receiver.bufferedCount) bytes received over TLS are not read yet; receive them first")
@@ -273,7 +292,8 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
 
     // MARK: State
 
-    /// The negotiated TLS parameters; `nil` while the handshake is pending, or after it failed.
+    /// The negotiated TLS parameters; `nil` while the handshake is pending, after it failed, and
+    /// after ``unwrap()``.
     public var tls: TLSInfo? {
         get async { (try? await context.confine { state.info }) ?? nil }
     }

@@ -169,4 +169,52 @@ import Testing
             await listener.close()
         }
     }
+
+    /// A context of the wrong role cannot make a session: startTLS fails saying so, and the
+    /// connection is closed as after any failed handshake (the peer sees its end).
+    @Test(arguments: TestBackends.all)
+    func startTLSWithAContextOfTheWrongRoleFailsAndClosesTheConnection(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        try await withStreamPair(backend) { server, client in
+            let refused = await #expect(throws: RingIOError.self) { try await client.startTLS(context: serverContext) }
+            #expect(refused?.code == .tlsFailure)
+            #expect(refused?.message.contains("made for a server") == true)
+            let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
+            #expect(end?.code == .endOfStream)
+        }
+    }
+
+    /// Wrapping a socket that already runs TLS wraps its TLS stream: TLS inside TLS.
+    @Test(arguments: TestBackends.all)
+    func wrappingASocketThatRunsTLSWrapsItsTLSStream(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTLSPair(backend, server: serverContext, client: clientContext) { server, client in
+            async let innerServer = TLSStream.wrap(server, context: serverContext)
+            let innerClient = try await TLSStream.wrap(client, context: clientContext, serverHostname: "localhost")
+            let inner = try await innerServer
+            try await innerClient.sendAll("inside")
+            #expect(text(try await inner.receiveExactly(6)) == "inside")
+        }
+    }
+
+    /// unwrap while another task receives is refused before anything is sent: the stream stays
+    /// whole (no close_notify went out), and sends still work.
+    @Test(arguments: TestBackends.all)
+    func unwrapWhileAnotherTaskReceivesIsBusyAndSendsNothing(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        try await withTLSPair(backend, server: try pki.serverContext(), client: try pki.clientContext()) { server, client in
+            let clientTLS = try #require(await client.tlsStream)
+            async let received = clientTLS.receiveExactly(5)
+            await eventually { await client.isReceiving }
+            let busy = await #expect(throws: RingIOError.self) { _ = try await clientTLS.unwrap() }
+            #expect(busy?.code == .busyResource)
+            try await clientTLS.sendAll("still")
+            #expect(text(try await server.receiveExactly(5)) == "still")
+            try await server.sendAll("reply")
+            #expect(text(try await received) == "reply")
+        }
+    }
 }
