@@ -107,11 +107,15 @@ package protocol SecureStream: ByteStream {
     nonisolated(nonsending) func handshake() async throws -> TLSInfo
     /// Runs the handshake in a task of its own, bounded by `timeLimit`; receives and sends wait for it.
     func startHandshakeInBackground(timeLimit: Duration?)
-    /// Sends every byte of `buffers`, in order.
-    func sendAll(_ buffers: [ByteBuffer]) async throws
-    /// ``ByteStream/sendAll(_:)`` for a caller already in the stream's context (it keeps the
-    /// caller's isolation, so `bytes` need not be `Sendable`).
-    nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws
+    /// The stream's operations for a caller already in its context (a socket stream on its
+    /// loop): the same as the public ones, without confining again, and keeping the caller's
+    /// isolation (so `bytes` need not be `Sendable`).
+    nonisolated(nonsending) func confinedReceiveSome(maxBytes: Int) async throws -> ByteBuffer
+    nonisolated(nonsending) func confinedReceiveExactly(_ count: Int) async throws -> ByteBuffer
+    nonisolated(nonsending) func confinedReceiveUntil(_ delimiter: [UInt8], maxBytes: Int) async throws -> ByteBuffer
+    nonisolated(nonsending) func confinedSend(_ bytes: some Collection<UInt8>) async throws
+    nonisolated(nonsending) func confinedSendBuffers(_ buffers: [ByteBuffer]) async throws
+    nonisolated(nonsending) func confinedSendEOF() async throws
     /// Ends the TLS session as ``ByteStream/close()`` does, without closing the transport, and
     /// lets go of it.
     nonisolated(nonsending) func closeSession() async

@@ -155,21 +155,33 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     ///   when not standard-compatible); `.brokenResource` for a ragged EOF when standard-compatible;
     ///   `.tlsFailure` for a bad record or the peer's alert; the transport's errors; `CancellationError`.
     public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
-        try await context.confine {
-            try await receiver.receiveSome(maxBytes: maxBytes, from: try await established("receiveSome"))
-        }
+        try await context.confine { try await confinedReceiveSome(maxBytes: maxBytes) }
     }
 
     /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
     public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
-        try await context.confine { try await receiver.receiveExactly(count, from: try await established("receiveExactly")) }
+        try await context.confine { try await confinedReceiveExactly(count) }
     }
 
     /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
     public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
-        try await context.confine {
-            try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await established("receiveUntil"))
-        }
+        let delimiter = Array(delimiter)
+        return try await context.confine { try await confinedReceiveUntil(delimiter, maxBytes: maxBytes) }
+    }
+
+    // The confined forms: each operation is written once, here; the public functions above run
+    // it inside `context.confine`, and a socket stream, already on its loop, calls it directly.
+
+    package nonisolated(nonsending) func confinedReceiveSome(maxBytes: Int) async throws -> ByteBuffer {
+        try await receiver.receiveSome(maxBytes: maxBytes, from: try await established("receiveSome"))
+    }
+
+    package nonisolated(nonsending) func confinedReceiveExactly(_ count: Int) async throws -> ByteBuffer {
+        try await receiver.receiveExactly(count, from: try await established("receiveExactly"))
+    }
+
+    package nonisolated(nonsending) func confinedReceiveUntil(_ delimiter: [UInt8], maxBytes: Int) async throws -> ByteBuffer {
+        try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: try await established("receiveUntil"))
     }
 
     // MARK: Sending
@@ -180,16 +192,12 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     ///   `.closedResource` after `sendEOF()`, `.busyResource` while another task sends,
     ///   `.tlsFailure`, the transport's errors; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
-        try await context.confine { try await established("sendAll").send(bytes) }
-    }
-
-    package nonisolated(nonsending) func send(_ bytes: some Collection<UInt8>) async throws {
-        try await established("sendAll").send(bytes)
+        try await context.confine { try await confinedSend(bytes) }
     }
 
     /// Encrypts and sends `buffer`.
     public func sendAll(_ buffer: ByteBuffer) async throws {
-        try await context.confine { try await established("sendAll").send(buffer) }
+        try await context.confine { try await confinedSend(buffer) }
     }
 
     /// Sends every byte of `buffers`, in order, each encrypted in turn.
@@ -197,19 +205,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// - Throws: as ``sendAll(_:)-(ByteBuffer)``, with `bytesTransferred` counting the bytes of
     ///   all `buffers` sent before the failure.
     public func sendAll(_ buffers: [ByteBuffer]) async throws {
-        try await context.confine {
-            let session = try await established("sendAll")
-            var sent = 0
-            for buffer in buffers {
-                do {
-                    try await session.send(buffer)
-                } catch var error as RingIOError {
-                    error.bytesTransferred = sent + (error.bytesTransferred ?? 0)
-                    throw error
-                }
-                sent += buffer.count
-            }
-        }
+        try await context.confine { try await confinedSendBuffers(buffers) }
     }
 
     /// Sends the UTF-8 encoding of `string`.
@@ -220,7 +216,29 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// Sends close_notify: TLS has no other half close. Receiving goes on; later sends throw
     /// `.closedResource`.
     public func sendEOF() async throws {
-        try await context.confine { try await established("sendEOF").sendCloseNotify() }
+        try await context.confine { try await confinedSendEOF() }
+    }
+
+    package nonisolated(nonsending) func confinedSend(_ bytes: some Collection<UInt8>) async throws {
+        try await established("sendAll").send(bytes)
+    }
+
+    package nonisolated(nonsending) func confinedSendBuffers(_ buffers: [ByteBuffer]) async throws {
+        let session = try await established("sendAll")
+        var sent = 0
+        for buffer in buffers {
+            do {
+                try await session.send(buffer)
+            } catch var error as RingIOError {
+                error.bytesTransferred = sent + (error.bytesTransferred ?? 0)
+                throw error
+            }
+            sent += buffer.count
+        }
+    }
+
+    package nonisolated(nonsending) func confinedSendEOF() async throws {
+        try await established("sendEOF").sendCloseNotify()
     }
 
     // MARK: Closing and unwrapping

@@ -60,7 +60,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   buffered; `.closedResource`, `.connectionReset`, `.busyResource`, `.timedOut`; `CancellationError`.
     public func receiveSome(maxBytes: Int = 65536) async throws -> ByteBuffer {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.receiveSome(maxBytes: maxBytes) }
+            if let secure = secureStream() { return try await secure.confinedReceiveSome(maxBytes: maxBytes) }
             return try await receiver.receiveSome(maxBytes: maxBytes, from: channel)
         }
     }
@@ -81,7 +81,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Returns exactly `count` bytes; see ``ByteStream/receiveExactly(_:)``.
     public func receiveExactly(_ count: Int) async throws -> ByteBuffer {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.receiveExactly(count) }
+            if let secure = secureStream() { return try await secure.confinedReceiveExactly(count) }
             return try await receiver.receiveExactly(count, from: channel)
         }
     }
@@ -89,7 +89,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Returns the bytes before the first `delimiter`; see ``ByteStream/receiveUntil(_:maxBytes:)``.
     public func receiveUntil(_ delimiter: some Collection<UInt8>, maxBytes: Int) async throws -> ByteBuffer {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.receiveUntil(Array(delimiter), maxBytes: maxBytes) }
+            if let secure = secureStream() { return try await secure.confinedReceiveUntil(Array(delimiter), maxBytes: maxBytes) }
             return try await receiver.receiveUntil(delimiter, maxBytes: maxBytes, from: channel)
         }
     }
@@ -101,7 +101,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   `.timedOut`, ...) with `bytesTransferred` set; `CancellationError`.
     public func sendAll(_ bytes: some Collection<UInt8>) async throws {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.send(bytes) }
+            if let secure = secureStream() { return try await secure.confinedSend(bytes) }
             try await channel.send(bytes)
         }
     }
@@ -109,7 +109,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// Sends `buffer` without copying it (on a TLS stream: encrypted, so copied by encryption).
     public func sendAll(_ buffer: ByteBuffer) async throws {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.sendAll(buffer) }
+            if let secure = secureStream() { return try await secure.confinedSend(buffer) }
             try await channel.send(buffer)
         }
     }
@@ -127,7 +127,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     ///   the failure; `CancellationError`.
     public func sendAll(_ buffers: [ByteBuffer]) async throws {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.sendAll(buffers) }
+            if let secure = secureStream() { return try await secure.confinedSendBuffers(buffers) }
             try await channel.send(buffers)
         }
     }
@@ -141,7 +141,7 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
     /// TLS stream this sends close_notify (TLS has no other half close).
     public func sendEOF() async throws {
         try await loop.confine {
-            if let secure = secureStream() { return try await secure.sendEOF() }
+            if let secure = secureStream() { return try await secure.confinedSendEOF() }
             try channel.sendEOF()
         }
     }
