@@ -5,6 +5,13 @@ import Testing
 /// TLS as a stream of its own: the `TLSStream` a socket hands its traffic to, unwrapping it, and
 /// TLS over a byte stream that is not a socket.
 @Suite(.timeLimit(.minutes(2))) struct TLSStreamTests {
+    /// The first `count` bytes sent in the clear after an unwrap: those in `leftover` (what the
+    /// unwrap handed back), then the rest received from the plain stream.
+    private static func plainText(of count: Int, after leftover: ByteBuffer, from stream: any ByteStream) async throws -> String {
+        let missing = count - leftover.count
+        return text(leftover) + (missing > 0 ? text(try await stream.receiveExactly(missing)) : "")
+    }
+
     @Test(arguments: TestBackends.all)
     func theTLSStreamOfASocketCarriesTheSameTrafficAsTheSocket(backend: BackendPreference) async throws {
         let pki = try testPKI()
@@ -45,9 +52,7 @@ import Testing
             #expect(clientPlain === client)
             #expect(await client.tls == nil)
             try await serverPlain.sendAll("plain again")
-            var afterTLS = text(leftover)
-            if afterTLS.utf8.count < 11 { afterTLS += text(try await client.receiveExactly(11 - afterTLS.utf8.count)) }
-            #expect(afterTLS == "plain again")
+            #expect(try await Self.plainText(of: 11, after: leftover, from: client) == "plain again")
 
             let refused = await #expect(throws: RingIOError.self) { try await clientTLS.receiveSome() }
             #expect(refused?.code == .closedResource)
@@ -128,9 +133,7 @@ import Testing
             let (clientPlain, _) = try await clientTLS.unwrap()
             let (_, serverLeftover) = try await serverUnwrapped
             try await clientPlain.sendAll("plain again")
-            var afterTLS = text(serverLeftover)
-            if afterTLS.utf8.count < 11 { afterTLS += text(try await server.receiveExactly(11 - afterTLS.utf8.count)) }
-            #expect(afterTLS == "plain again")
+            #expect(try await Self.plainText(of: 11, after: serverLeftover, from: server) == "plain again")
             await clientPlain.close()
             let end = await #expect(throws: RingIOError.self) { try await server.receiveSome() }
             #expect(end?.code == .endOfStream)
