@@ -192,8 +192,10 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// ``prepareTLS(_:now:)`` for callers already on the loop.
     func configureTLS(_ setup: TLSSetup, now: Bool) {
-        tlsSetup = setup
-        guard now else { return }
+        guard now else {
+            tlsSetup = setup
+            return
+        }
         makeSecureStream(setup).startHandshakeInBackground(timeLimit: setup.handshakeTimeout)
     }
 
