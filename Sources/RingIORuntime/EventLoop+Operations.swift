@@ -10,10 +10,11 @@ extension EventLoop {
     /// `start` receives the operation's id and issues the work: an SQE (`inKernel: true`) or a
     /// registration with a channel that will call ``complete(_:with:)`` (`inKernel: false`).
     nonisolated(nonsending) func perform(inKernel: Bool, _ start: (OperationID) -> Void) async -> Completion {
-        let deadline = Deadline.current
-        if let refused = refusalBeforeStart(deadline: deadline) { return refused }
-        let id = table.allocate(inKernel: inKernel, hasDeadline: deadline != nil)
-        if let deadline { timers.insert(id, deadline: deadline) }
+        let id: OperationID
+        switch admit(inKernel: inKernel) {
+        case .refused(let completion): return completion
+        case .admitted(let admitted): id = admitted
+        }
         start(id)
         let completion = await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
@@ -26,6 +27,26 @@ extension EventLoop {
         assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
         table.release(id)
         return completion
+    }
+
+    /// What ``admit(inKernel:)`` decided.
+    enum Admission {
+        case refused(Completion)
+        case admitted(OperationID)
+    }
+
+    /// Allocates an operation's slot and arms the task's deadline for it, or refuses it (see
+    /// ``refusalBeforeStart(deadline:)``). Synchronous and not inlined on purpose: the deadline
+    /// is a `ContinuousClock.Instant`, a resilient type whose temporaries an async frame takes
+    /// from the task allocator, opening a new slab (kept while the task lives) when the current
+    /// one is full; an idle connection's waiting receive paid 1 KiB for that.
+    @inline(never)
+    func admit(inKernel: Bool) -> Admission {
+        let deadline = Deadline.current
+        if let refused = refusalBeforeStart(deadline: deadline) { return .refused(refused) }
+        let id = table.allocate(inKernel: inKernel, hasDeadline: deadline != nil)
+        if let deadline { timers.insert(id, deadline: deadline) }
+        return .admitted(id)
     }
 
     /// The completion of an operation that must not start: the loop is stopping, the task is

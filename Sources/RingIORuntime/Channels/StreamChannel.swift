@@ -67,7 +67,7 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
 
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
-            guard !closed else { throw RingIOError(.closedResource, "receive on \(context): the stream is closed") }
+            guard !closed else { throw receiveOnClosedError() }
             if !arrived.isEmpty {
                 let chunk = arrived.takeFromFirstChunk(maxBytes: maxBytes)
                 // The rest waits for a later receive: if it is still here next turn, it leaves
@@ -79,7 +79,7 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
             case .endOfStream:
                 return nil
             case .fail(let code):
-                throw RingIOError.system(errno: code, "receive on \(context)")
+                throw receiveError(errno: code)
             case .armMultishot:
                 if let id = multishot?.startMultishotReceive(on: descriptor, for: self, self) {
                     mode.armed(id)
@@ -91,7 +91,7 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
             case .waitForArrival:
                 let completion = await loop.park { receiver = $0 }
                 receiver = nil
-                if let interruption = completion.interruption { throw interruption.error("receive on \(context)") }
+                if let interruption = completion.interruption { throw receiveError(interruption) }
             }
         }
     }
@@ -131,13 +131,31 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
                     arrived.append(chunk)
                     arrived.settle()
                 }
-                throw interruption.error("receive on \(context)")
+                throw receiveError(interruption)
             }
             return chunk
         }
-        if let interruption = completion.interruption { throw interruption.error("receive on \(context)") }
+        if let interruption = completion.interruption { throw receiveError(interruption) }
         mode.receivedOnce(result: completion.result, capacity: capacity, adaptsCapacity: false)
         return nil
+    }
+
+    // A waiting receive's task frame holds room for every temporary of the function it is in,
+    // used or not; building the errors' messages here keeps string interpolation out of the
+    // frames that thousands of idle connections keep suspended.
+    @inline(never)
+    private func receiveError(_ interruption: Interruption) -> any Error {
+        interruption.error("receive on \(context)")
+    }
+
+    @inline(never)
+    private func receiveOnClosedError() -> RingIOError {
+        RingIOError(.closedResource, "receive on \(context): the stream is closed")
+    }
+
+    @inline(never)
+    private func receiveError(errno code: Int32) -> RingIOError {
+        RingIOError.system(errno: code, "receive on \(context)")
     }
 
     /// A completion of the multishot recv.
