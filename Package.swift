@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "RingIOTLS", dependencies: ["RingIOCore", "CRingIOTLS"], swiftSettings: strictSettings),
         .target(
             name: "RingIO",
-            dependencies: ["RingIOCore", "RingIORuntime", "RingIOTLS"],
+            dependencies: ["RingIOCore", "RingIORuntime", "RingIOTLS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .target(

@@ -82,8 +82,13 @@ extension TLSStream {
         }
         let loop = try Runtime.currentLoop()
         let description = "TLS over \(type(of: stream))"
+        // TLS inside TLS: the inner stream's socket is this one's too.
+        let inner = (stream as? TLSStream).flatMap { tls in
+            tls.localAddress.flatMap { local in tls.remoteAddress.map { (local: local, remote: $0) } }
+        }
         let tls = context.makeTLSStream(
-            over: ByteStreamTransport(stream, loop: loop, description: description), in: loop, underlying: WrappedByteStream(stream),
+            over: ByteStreamTransport(stream, loop: loop, description: description), in: loop,
+            underlying: WrappedByteStream(stream, addresses: inner),
             role: context.role, serverHostname: context.role == .client ? serverHostname : nil,
             standardCompatible: standardCompatible, initialCiphertext: ByteBuffer(), description: description)
         _ = try await loop.confine { try await tls.handshake() }

@@ -130,13 +130,20 @@ package protocol WrappedStream {
     nonisolated(nonsending) func close() async
     /// The wrapped stream as a plain byte stream again, after an unwrap.
     func plainStream() -> any ByteStream
+    /// The socket's two ends, when the wrapped stream is a socket (or a stream over one).
+    var addresses: (local: SocketAddress, remote: SocketAddress)? { get }
 }
 
 /// Any byte stream that does not know the secure stream over it (so holding it makes no cycle).
 package struct WrappedByteStream: WrappedStream {
     private let stream: any ByteStream
+    package let addresses: (local: SocketAddress, remote: SocketAddress)?
 
-    package init(_ stream: any ByteStream) { self.stream = stream }
+    /// - Parameter addresses: the socket's ends when `stream` runs over one (a TLS stream).
+    package init(_ stream: any ByteStream, addresses: (local: SocketAddress, remote: SocketAddress)? = nil) {
+        self.stream = stream
+        self.addresses = addresses
+    }
 
     package nonisolated(nonsending) func close() async { await stream.close() }
 

@@ -1,7 +1,7 @@
 public import RingIOCore
 
-/// A TLS stream over another byte stream (AnyIO's `TLSStream`): what `TLSStream.wrap`,
-/// `SocketStream.startTLS()` and `connectTCP(tlsContext:)` give. Plaintext goes in and out of
+/// A TLS stream over another byte stream (AnyIO's `TLSStream`): what `connectTCP(tlsContext:)`,
+/// a `TLSListener`, `TLSStream.wrap` and `SocketStream.startTLS()` give. Plaintext goes in and out of
 /// its functions; ciphertext goes over the stream it wraps, which it owns from then on.
 ///
 /// Policy lives here, whatever the transport: on `close()` a standard-compatible stream sends
@@ -32,6 +32,11 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// was interrupted removes itself: waits that time out do not pile up.
     @exclusivity(unchecked) private var waiters: [(ticket: UInt64, wake: () -> Void)] = []
     @exclusivity(unchecked) private var nextTicket: UInt64 = 0
+    /// The local end of the socket under this stream (under the stream it wraps, for TLS inside
+    /// TLS); `nil` over a stream that is not a socket.
+    public let localAddress: SocketAddress?
+    /// The peer's end of the socket under this stream; `nil` over a stream that is not a socket.
+    public let remoteAddress: SocketAddress?
     /// How long close() waits for close_notify to go out.
     private static let closeNotifyLimit = Duration.seconds(5)
 
@@ -42,6 +47,8 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
         self.context = context
         self.transport = transport
         self.underlying = underlying
+        localAddress = underlying.addresses?.local
+        remoteAddress = underlying.addresses?.remote
         self.standardCompatible = standardCompatible
         receiver = BufferedReceiver(context: description)
         switch session {
@@ -137,6 +144,21 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
                 defer { waiters.removeAll { $0.ticket == ticket } }
                 try await transport.park("\(what) waiting for the TLS handshake") { waiters.append((ticket, $0)) }
             }
+        }
+    }
+
+    /// Waits until the handshake has completed (a listener's autostart runs it in a task of its
+    /// own), bounded by the caller's deadline and cancellation.
+    ///
+    /// - Returns: the negotiated parameters.
+    /// - Throws: the handshake's failure; `.closedResource` when the stream was closed or unwrapped.
+    package func waitUntilEstablished() async throws -> TLSInfo {
+        try await context.confine {
+            _ = try await established("handshake")
+            guard let info = state.info else {
+                throw RingIOError(.closedResource, "handshake on \(receiver.context): the TLS stream was unwrapped")
+            }
+            return info
         }
     }
 

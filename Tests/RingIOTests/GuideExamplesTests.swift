@@ -24,7 +24,7 @@ func helloClient(host: String, port: Int) async throws -> String {
 
 // MARK: Guide: Working with TCP sockets — the server
 
-func serve(_ client: SocketStream) async throws {
+func serve(_ client: some ByteStream) async throws {
     try await client.closeAfter { client in
         let name = try await client.receiveUntil("\n", maxBytes: 1024)
         try await client.sendAll("Hello, \(String(decoding: name, as: UTF8.self))\n")

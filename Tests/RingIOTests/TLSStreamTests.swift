@@ -1,5 +1,6 @@
 import RingIO
 import RingIOTestSupport
+import Synchronization
 import Testing
 
 /// TLS as a stream of its own: the `TLSStream` a socket hands its traffic to, unwrapping it, and
@@ -90,6 +91,9 @@ import Testing
             let innerServer = try await wrappedServer
             #expect(await innerClient.tls?.role == .client)
             #expect(await innerServer.tls?.role == .server)
+            // TLS inside TLS runs over the same socket, and names its ends.
+            #expect(innerClient.remoteAddress == client.remoteAddress)
+            #expect(innerServer.localAddress == server.localAddress)
             let payload = patternBytes(200_000)
             async let sent: Void = innerClient.sendAll(payload)
             let received = try await innerServer.receiveExactly(payload.count)
@@ -149,12 +153,12 @@ import Testing
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
             let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+                port: 0, host: "127.0.0.1", tlsContext: Optional(serverContext), handshakeTimeout: testHandshakeTimeout)
             var client: SocketStream?
             var server: SocketStream?
             do {  // an async let keeps its value until the end of its scope
                 async let accepted = listener.accept()
-                client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
+                client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: Optional(clientContext))
                 server = try await accepted
             }
             try await server?.sendAll("hello")
@@ -218,6 +222,84 @@ import Testing
             #expect(text(try await server.receiveExactly(5)) == "still")
             try await server.sendAll("reply")
             #expect(text(try await received) == "reply")
+        }
+    }
+
+    /// With a context, `connectTCP` gives a TLS stream whose handshake has completed and that
+    /// names the connection's ends; a `TLSListener` accepts TLS streams; unwrapping gives back
+    /// the plain socket stream, though only the TLS stream was kept.
+    @Test(arguments: TestBackends.all)
+    func connectTCPWithAContextGivesAnEstablishedTLSStreamThatUnwrapsToItsSocket(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener: TLSListener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let port = try #require(listener.port)
+            async let accepted = listener.accept()
+            let client: TLSStream = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            let server = try await accepted
+            #expect(await client.tls?.role == .client)
+            #expect(await client.tls?.serverHostname == "localhost")
+            #expect(client.remoteAddress?.port == UInt16(port))
+            #expect(client.remoteAddress == server.localAddress)
+            #expect(client.localAddress == server.remoteAddress)
+            try await client.sendAll("over TLS")
+            #expect(text(try await server.receiveExactly(8)) == "over TLS")
+
+            async let serverUnwrapped = server.unwrap()
+            let (plain, leftover) = try await client.unwrap()
+            let (serverPlain, _) = try await serverUnwrapped
+            let socket = try #require(plain as? SocketStream)
+            #expect(socket.remoteAddress == client.remoteAddress)
+            #expect(await socket.tls == nil)
+            try await serverPlain.sendAll("clear")
+            #expect(try await Self.plainText(of: 5, after: leftover, from: socket) == "clear")
+            await socket.close()
+            await serverPlain.close()
+            await listener.close()
+        }
+    }
+
+    /// A `TLSListener` calls its handler once the client's handshake has completed (the handler
+    /// reads the session before any receive); a client whose handshake fails (plain HTTP on the
+    /// TLS port) is closed without a handler call, and the next client is served.
+    @Test(arguments: TestBackends.all)
+    func aTLSListenerServesOnlyClientsWhoseHandshakeCompleted(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        let clientContext = try pki.clientContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let port = try #require(listener.port)
+            let handlerCalls = Mutex(0)
+            let serving = Task {
+                try await listener.serve { client in
+                    handlerCalls.withLock { $0 += 1 }
+                    let version = await client.tls?.version ?? "no session yet"
+                    try await client.sendAll(version + "\n")
+                }
+            }
+            let plain = try await connectTCP(host: "127.0.0.1", port: port)
+            try await plain.sendAll("GET / HTTP/1.0\r\n\r\n")
+            // The server closes it (maybe after an alert); 20 s is a watchdog.
+            let closed = await #expect(throws: RingIOError.self) {
+                try await withTimeout(.seconds(20)) {
+                    while true { _ = try await plain.receiveSome() }
+                }
+            }
+            #expect(closed?.code == .endOfStream || closed?.code == .connectionReset)
+            await plain.close()
+
+            let client = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            let reply = try await withTimeout(.seconds(20)) { try await client.receiveUntil("\n", maxBytes: 100) }
+            #expect(text(reply) == "TLSv1.3")
+            #expect(handlerCalls.withLock { $0 } == 1)
+            await client.close()
+            await listener.close()
+            try await serving.value
         }
     }
 }

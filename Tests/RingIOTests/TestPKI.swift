@@ -8,7 +8,9 @@ import Testing
 /// listener's 30-second default then failed handshakes whose peers had done nothing wrong.
 let testHandshakeTimeout = Duration.seconds(100)
 
-/// A TLS server on 127.0.0.1 with a client connected to it by the name `localhost`.
+/// A TLS server on 127.0.0.1 with a client connected to it by the name `localhost`, both as
+/// socket streams running TLS (the optional-context API; TLSStreamTests covers the TLS streams
+/// that `connectTCP(tlsContext:)` and a `TLSListener` give).
 func withTLSPair(
     _ backend: BackendPreference, server serverContext: TLSContext, client clientContext: TLSContext,
     serverStandardCompatible: Bool = true, clientStandardCompatible: Bool = true,
@@ -16,12 +18,12 @@ func withTLSPair(
 ) async throws {
     try await withTestRuntime(backend) {
         let listener = try await createTCPServer(
-            port: 0, host: "127.0.0.1", tlsContext: serverContext, tlsStandardCompatible: serverStandardCompatible,
+            port: 0, host: "127.0.0.1", tlsContext: Optional(serverContext), tlsStandardCompatible: serverStandardCompatible,
             handshakeTimeout: testHandshakeTimeout)
         let port = try #require(listener.port)
         async let accepted = listener.accept()
         let client = try await connectTCP(
-            host: "localhost", port: port, tlsContext: clientContext, tlsStandardCompatible: clientStandardCompatible)
+            host: "localhost", port: port, tlsContext: Optional(clientContext), tlsStandardCompatible: clientStandardCompatible)
         try await closingAfter(listener, server: try await accepted, client: client, body)
     }
 }

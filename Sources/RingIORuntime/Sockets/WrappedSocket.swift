@@ -32,6 +32,8 @@ final class WrappedSocket: WrappedStream {
         _ = try? await loop.confine { await SocketStream.closeTransport(receiver, channel) }
     }
 
+    var addresses: (local: SocketAddress, remote: SocketAddress)? { (localAddress, remoteAddress) }
+
     func plainStream() -> any ByteStream {
         socket
             ?? SocketStream(
