@@ -79,7 +79,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RingIOServiceLifecycleTests",
-            dependencies: ["RingIOServiceLifecycle", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: [
+                "RingIOServiceLifecycle", "RingIOTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

@@ -41,6 +41,12 @@ extension SocketStream {
     public var tlsStream: TLSStream? {
         get async { await currentSecureStream?.asTLSStream }
     }
+
+    /// ``tlsStream``, throwing `.brokenResource` when the stream's loop has shut down (instead
+    /// of answering `nil`, which would read as "no TLS").
+    var runningTLSStream: TLSStream? {
+        get async throws { try await confinedSecureStream?.asTLSStream }
+    }
 }
 
 extension SecureStream {

@@ -58,8 +58,10 @@ public func connectTCP(
 ///   - host, port, localHost, localPort, happyEyeballsDelay: as for a plain connection.
 /// - Returns: the TLS stream; ``TLSStream/remoteAddress`` and ``TLSStream/localAddress`` name
 ///   the connection's ends, and ``TLSStream/unwrap()`` gives back the plain ``SocketStream``.
+///   Socket options (`setOption`) are on the socket stream: for a TLS connection that needs
+///   them, pass the context as `TLSContext?` to get the ``SocketStream`` running TLS.
 /// - Throws: what a plain connection throws; ``RingIOError`` `.tlsHandshakeFailed` naming the
-///   reason (the connection is closed).
+///   reason (the connection is closed); `.brokenResource` when the runtime shut down meanwhile.
 public func connectTCP(
     host: String, port: Int, localHost: String? = nil, localPort: Int? = nil,
     happyEyeballsDelay: Duration = .milliseconds(250), tlsContext: TLSContext, tlsStandardCompatible: Bool = true,
@@ -69,7 +71,7 @@ public func connectTCP(
         host: host, port: port, localHost: localHost, localPort: localPort, happyEyeballsDelay: happyEyeballsDelay,
         tlsContext: Optional(tlsContext), autostartTLS: true, tlsStandardCompatible: tlsStandardCompatible,
         serverHostname: serverHostname)
-    guard let tls = await socket.tlsStream else {
+    guard let tls = try await socket.runningTLSStream else {
         await socket.close()
         throw RingIOError(.tlsFailure, "connectTCP to \(host):\(port): the connection runs no TLS after its handshake")
     }

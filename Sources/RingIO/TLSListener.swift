@@ -57,7 +57,9 @@ public final class TLSListener: Sendable {
             do {
                 _ = try await tls.waitUntilEstablished()
             } catch {
+                // Closed while the handshake ran (a shutdown, the serve task cancelled): no failure.
                 if error is CancellationError { return }
+                if let error = error as? RingIOError, error.code == .closedResource { return }
                 Logger(label: "RingIO").info(
                     "TLS handshake failed",
                     metadata: ["listener": "\(name)", "peer": "\(socket.remoteAddress)", "error": "\(error)"])
@@ -66,6 +68,9 @@ public final class TLSListener: Sendable {
             try await handler(tls)
         }
     }
+
+    /// Whether a graceful shutdown has been asked for (tests order their steps with it).
+    package var isShuttingDown: Bool { listener.isShuttingDown }
 
     /// How many connections `serve` is handling right now (tests order their steps with it).
     package var servedConnectionCount: Int { listener.servedConnectionCount }
@@ -94,7 +99,7 @@ public final class TLSListener: Sendable {
 
     /// The TLS stream of an accepted socket: the listener's autostart made it at accept.
     fileprivate static func tlsStream(of socket: SocketStream) async throws -> TLSStream {
-        guard let tls = await socket.tlsStream else {
+        guard let tls = try await socket.runningTLSStream else {
             await socket.close()
             throw RingIOError(.tlsFailure, "TLS listener: the accepted stream \(socket.remoteAddress) runs no TLS")
         }
@@ -104,6 +109,7 @@ public final class TLSListener: Sendable {
 
 /// The clients of a ``TLSListener``, as an `AsyncSequence`.
 public struct AcceptedTLSConnections: AsyncSequence, Sendable {
+    /// A client, its handshake started.
     public typealias Element = TLSStream
     let listener: SocketListener
 

@@ -19,23 +19,39 @@ public import ServiceLifecycle
 /// This type lives in its own product, `RingIOServiceLifecycle`, so the `RingIO` library does
 /// not depend on swift-service-lifecycle.
 public struct StreamServerService: Service {
-    private let listener: SocketListener
+    private let serve: @Sendable () async throws -> Void
+    private let shutdown: @Sendable (Duration) async -> Void
     private let gracePeriod: Duration
-    private let handler: @Sendable (SocketStream) async throws -> Void
 
     /// A service that serves `listener`'s clients with `handler`.
     ///
     /// - Parameters:
-    ///   - listener: a listener from `createTCPServer` or `createUNIXServer`.
+    ///   - listener: a listener from `createTCPServer` (without a TLS context, or with one passed
+    ///     as `TLSContext?`) or `createUNIXServer`.
     ///   - gracePeriod: how long open connections may run after a graceful shutdown begins.
     ///   - handler: serves one client (see ``RingIO/SocketListener/serve(_:)``: the stream is
     ///     closed when it returns, and its errors end that connection only).
     public init(
         listener: SocketListener, gracePeriod: Duration = .seconds(10), handler: @escaping @Sendable (SocketStream) async throws -> Void
     ) {
-        self.listener = listener
+        serve = { try await listener.serve(handler) }
+        shutdown = { await listener.shutdown(gracePeriod: $0) }
         self.gracePeriod = gracePeriod
-        self.handler = handler
+    }
+
+    /// A service that serves a TLS listener's clients with `handler`, each once its handshake
+    /// has completed (see ``RingIO/TLSListener/serve(_:)``).
+    ///
+    /// - Parameters:
+    ///   - listener: a listener from `createTCPServer(tlsContext:)`.
+    ///   - gracePeriod: how long open connections may run after a graceful shutdown begins.
+    ///   - handler: serves one client; its stream is closed (with close_notify) when it returns.
+    public init(
+        listener: TLSListener, gracePeriod: Duration = .seconds(10), handler: @escaping @Sendable (TLSStream) async throws -> Void
+    ) {
+        serve = { try await listener.serve(handler) }
+        shutdown = { await listener.shutdown(gracePeriod: $0) }
+        self.gracePeriod = gracePeriod
     }
 
     /// Serves until a graceful shutdown has drained the connections, the listener is closed, or
@@ -43,15 +59,14 @@ public struct StreamServerService: Service {
     ///
     /// - Throws: what ``RingIO/SocketListener/serve(_:)`` throws.
     public func run() async throws {
-        let listener = self.listener
-        let gracePeriod = self.gracePeriod
+        let (serve, shutdown, gracePeriod) = (self.serve, self.shutdown, self.gracePeriod)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await listener.serve(handler) }
+            group.addTask { try await serve() }
             group.addTask {
                 // Ends with CancellationError when serving ends first; only a real graceful
                 // shutdown request goes on to drain the connections.
                 do { try await gracefulShutdown() } catch { return }
-                await listener.shutdown(gracePeriod: gracePeriod)
+                await shutdown(gracePeriod)
             }
             defer { group.cancelAll() }
             try await group.next()

@@ -227,18 +227,22 @@ import Testing
 
     /// With a context, `connectTCP` gives a TLS stream whose handshake has completed and that
     /// names the connection's ends; a `TLSListener` accepts TLS streams; unwrapping gives back
-    /// the plain socket stream, though only the TLS stream was kept.
+    /// a working plain socket stream over the same connection, though only the TLS stream was kept.
     @Test(arguments: TestBackends.all)
     func connectTCPWithAContextGivesAnEstablishedTLSStreamThatUnwrapsToItsSocket(backend: BackendPreference) async throws {
         let pki = try testPKI()
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener: TLSListener = try await createTCPServer(
+            let listener = try await createTCPServer(
                 port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            #expect(type(of: listener) == TLSListener.self)
             let port = try #require(listener.port)
             async let accepted = listener.accept()
-            let client: TLSStream = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            let client = try await withTimeout(.seconds(20)) {
+                try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            }
+            #expect(type(of: client) == TLSStream.self)
             let server = try await accepted
             #expect(await client.tls?.role == .client)
             #expect(await client.tls?.serverHostname == "localhost")
@@ -246,7 +250,7 @@ import Testing
             #expect(client.remoteAddress == server.localAddress)
             #expect(client.localAddress == server.remoteAddress)
             try await client.sendAll("over TLS")
-            #expect(text(try await server.receiveExactly(8)) == "over TLS")
+            #expect(text(try await withTimeout(.seconds(20)) { try await server.receiveExactly(8) }) == "over TLS")
 
             async let serverUnwrapped = server.unwrap()
             let (plain, leftover) = try await client.unwrap()
@@ -293,13 +297,42 @@ import Testing
             #expect(closed?.code == .endOfStream || closed?.code == .connectionReset)
             await plain.close()
 
-            let client = try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            let client = try await withTimeout(.seconds(20)) {
+                try await connectTCP(host: "localhost", port: port, tlsContext: clientContext)
+            }
             let reply = try await withTimeout(.seconds(20)) { try await client.receiveUntil("\n", maxBytes: 100) }
+            await client.close()
             #expect(text(reply) == "TLSv1.3")
             #expect(handlerCalls.withLock { $0 } == 1)
-            await client.close()
             await listener.close()
-            try await serving.value
+            try await withTimeout(.seconds(20)) { try await serving.value }
+        }
+    }
+
+    /// A graceful shutdown while a client's handshake is pending (it connected and never sent a
+    /// ClientHello) closes that client without a handler call, and `serve` returns.
+    @Test(arguments: TestBackends.all)
+    func aTLSListenerShutdownClosesAClientWhoseHandshakeIsPending(backend: BackendPreference) async throws {
+        let pki = try testPKI()
+        let serverContext = try pki.serverContext()
+        try await withTestRuntime(backend) {
+            let listener = try await createTCPServer(
+                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let port = try #require(listener.port)
+            let handlerCalls = Mutex(0)
+            let serving = Task {
+                try await listener.serve { _ in handlerCalls.withLock { $0 += 1 } }
+            }
+            let silent = try await connectTCP(host: "127.0.0.1", port: port)
+            await eventually { listener.servedConnectionCount == 1 }
+            await listener.shutdown(gracePeriod: .zero)
+            try await withTimeout(.seconds(20)) { try await serving.value }
+            let end = await #expect(throws: RingIOError.self) {
+                try await withTimeout(.seconds(20)) { try await silent.receiveSome() }
+            }
+            #expect(end?.code == .endOfStream || end?.code == .connectionReset)
+            #expect(handlerCalls.withLock { $0 } == 0)
+            await silent.close()
         }
     }
 }

@@ -228,7 +228,12 @@ public final class SocketStream: ByteStream, @unchecked Sendable {
 
     /// The TLS stream this socket hands its traffic to, if TLS has started.
     package var currentSecureStream: (any SecureStream)? {
-        get async { (try? await loop.confine { secureStream() }) ?? nil }
+        get async { (try? await confinedSecureStream) ?? nil }
+    }
+
+    /// ``currentSecureStream``, throwing `.brokenResource` when the loop has shut down.
+    package var confinedSecureStream: (any SecureStream)? {
+        get async throws { try await loop.confine { secureStream() } }
     }
 
     /// The negotiated TLS parameters, or `nil` before TLS started (or while its handshake is pending).
