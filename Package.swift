@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 /// Settings shared by every RingIO target: Swift 6 language mode (strict concurrency) is the
@@ -9,6 +9,11 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
+
+/// The targets that hold no unsafe code of their own: the compiler checks it (SE-0458), and an
+/// unsafe construct there is an error, not a warning.
+let safeSettings: [SwiftSetting] =
+    strictSettings + [.strictMemorySafety(), .treatWarning("StrictMemorySafety", as: .error)]
 
 let package = Package(
     name: "RingIO",
@@ -43,12 +48,12 @@ let package = Package(
         .target(
             name: "RingIO",
             dependencies: ["RingIOCore", "RingIORuntime", "RingIOTLS", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strictSettings
+            swiftSettings: safeSettings
         ),
         .target(
             name: "RingIOServiceLifecycle",
             dependencies: ["RingIO", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
-            swiftSettings: strictSettings
+            swiftSettings: safeSettings
         ),
         .executableTarget(
             name: "ringio",
@@ -59,7 +64,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: safeSettings
         ),
         .testTarget(name: "RingIOCoreTests", dependencies: ["RingIOCore"], swiftSettings: strictSettings),
         // Shared by the test targets: the test PKI, temporary directories, an in-memory transport.

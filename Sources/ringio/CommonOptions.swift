@@ -88,7 +88,8 @@ enum Console {
     /// level in `RINGIO_LOG_LEVEL` or else `defaultLevel`. Servers show the start-up line by
     /// default; clients keep stderr for their one error line.
     static func startLogging(defaultLevel: Logger.Level) {
-        let configured = getenv("RINGIO_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) }
+        // getenv's string is copied into a String at once, before anything could change the environment.
+        let configured = unsafe getenv("RINGIO_LOG_LEVEL").flatMap { unsafe Logger.Level(rawValue: String(cString: $0)) }
         let level = configured ?? defaultLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -106,7 +107,8 @@ enum Console {
     /// Prints `line` on stderr.
     static func complain(_ line: String) {
         let text = line + "\n"
-        _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        // write(2) reads `count - 1` bytes (not the terminating NUL) of the buffer it is lent.
+        _ = unsafe text.utf8CString.withUnsafeBufferPointer { unsafe write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
     }
 
     /// The `listening on HOST:PORT` (or `listening on PATH`) line.

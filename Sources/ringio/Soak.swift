@@ -37,21 +37,23 @@ struct Soak: AsyncParsableCommand {
         Console.startLogging(defaultLevel: .warning)
         // Both ends live in this process: two descriptors per connection, plus some room.
         var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        // The C calls below take `&limit`/`&raised`: Swift passes a pointer to a local that
+        // outlives the call, which is all they read or write.
+        unsafe getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         let needed = rlim_t(2 * connections + 256)
         if limit.rlim_max < needed {
             var raised = limit
             raised.rlim_max = needed
             raised.rlim_cur = needed
             // Raising the hard limit needs CAP_SYS_RESOURCE (root); otherwise say what is missing.
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+            if unsafe setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
                 throw ValidationError(
                     "\(connections) connections need \(needed) descriptors; the hard limit is \(limit.rlim_max) (raise it with ulimit -Hn, as root)"
                 )
             }
         } else {
             limit.rlim_cur = max(limit.rlim_cur, needed)
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            unsafe setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
         let preference = try backendOption.preference
         let server = try Runtime(backend: preference, cpuAffinity: 0)
@@ -153,22 +155,26 @@ struct Soak: AsyncParsableCommand {
         }
     }
 
+    // Reading /proc with stdio: the FILE is used only between fopen and the deferred fclose,
+    // and fgets writes at most 256 bytes, the size of `line`.
     static func residentKiB() -> Int {
-        guard let file = fopen("/proc/self/status", "r") else { return 0 }
-        defer { fclose(file) }
+        guard let file = unsafe fopen("/proc/self/status", "r") else { return 0 }
+        defer { unsafe fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
-        while fgets(&line, 256, file) != nil {
+        while unsafe fgets(&line, 256, file) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if text.hasPrefix("VmRSS:") { return Int(text.filter(\.isNumber)) ?? 0 }
         }
         return 0
     }
 
+    // The DIR is used only between opendir and the deferred closedir; the entries readdir
+    // returns are not read.
     static func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return -1 }
-        defer { closedir(directory) }
+        guard let directory = unsafe opendir("/proc/self/fd") else { return -1 }
+        defer { unsafe closedir(directory) }
         var count = 0
-        while readdir(directory) != nil { count += 1 }
+        while unsafe readdir(directory) != nil { count += 1 }
         return count - 3
     }
 }

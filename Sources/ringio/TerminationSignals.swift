@@ -11,7 +11,9 @@ final class TerminationSignals: Sendable {
     /// The pipe the handler writes to: created before any handler is installed.
     private static let pipeEnds: (read: Int32, write: Int32) = {
         var ends: [Int32] = [-1, -1]
-        precondition(pipe(&ends) == 0, "pipe for signal handling failed: errno \(errno)")
+        // pipe(2) writes two descriptors into the two-element array it is lent; the handler
+        // and the reader pass one-byte locals to write(2) and read(2).
+        precondition(unsafe pipe(&ends) == 0, "pipe for signal handling failed: errno \(errno)")
         for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         return (ends[0], ends[1])
     }()
@@ -21,12 +23,12 @@ final class TerminationSignals: Sendable {
         for number in [SIGINT, SIGTERM] {
             _ = signal(number) { received in
                 var byte = UInt8(truncatingIfNeeded: received)
-                _ = write(TerminationSignals.pipeEnds.write, &byte, 1)
+                _ = unsafe write(TerminationSignals.pipeEnds.write, &byte, 1)
             }
         }
         DispatchQueue.global().async {
             var byte: UInt8 = 0
-            while read(ends.read, &byte, 1) < 0 && errno == EINTR {}
+            while unsafe read(ends.read, &byte, 1) < 0 && errno == EINTR {}
             Task { await stop() }
         }
     }
