@@ -38,7 +38,7 @@ let package = Package(
         ),
         .target(name: "CRingIOSystem"),
         .target(name: "CRingIOTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
-        .target(name: "RingIOCore", swiftSettings: strictSettings),
+        .target(name: "RingIOCore", swiftSettings: safeSettings),
         .target(
             name: "RingIORuntime",
             dependencies: ["RingIOCore", "CLiburing", "CRingIOSystem", .product(name: "Logging", package: "swift-log")],

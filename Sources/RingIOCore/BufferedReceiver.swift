@@ -6,8 +6,13 @@
 /// a time: a second one gets ``RingIOError/Code/busyResource``.
 ///
 /// Not `Sendable`: it lives inside a stream and is used only on that stream's event loop.
+///
+/// Its stored properties skip the dynamic exclusivity check (`@exclusivity(unchecked)`, two
+/// runtime calls per access on every receive). They are `@safe` because no access can overlap
+/// another: one thread touches them, and no function holds one across a call that reaches back
+/// into this object (the receive functions take the state they need and await with none held).
 package final class BufferedReceiver {
-    @exclusivity(unchecked) private var queue = ChunkQueue()
+    @safe @exclusivity(unchecked) private var queue = ChunkQueue()
     /// How many bytes are buffered and not yet returned.
     package var bufferedCount: Int { queue.count }
     /// How many received chunks hold the buffered bytes (tests check the compaction with it).
@@ -15,10 +20,10 @@ package final class BufferedReceiver {
     /// The capacity of the storages the buffered bytes keep alive (bounded by ``ChunkQueue``).
     package var bufferedCapacity: Int { queue.heldCapacity }
     /// Whether a task is inside a receive call right now.
-    @exclusivity(unchecked) package private(set) var receiving = false
-    @exclusivity(unchecked) private var closed = false
+    @safe @exclusivity(unchecked) package private(set) var receiving = false
+    @safe @exclusivity(unchecked) private var closed = false
     /// Names the stream in error messages, e.g. `TCP stream [::1]:8080`.
-    @exclusivity(unchecked) package var context: String
+    @safe @exclusivity(unchecked) package var context: String
 
     package init(context: String) {
         self.context = context
@@ -193,10 +198,11 @@ package final class BufferedReceiver {
             let chunk = chunks[chunkIndex]
             let localStart = max(start - chunkOffset, 0)
             if localStart < chunk.count {
-                let hit: Int? = chunk.withUnsafeBytes { raw in
+                // Reads only `raw[i]` for `i < raw.count`, within the call.
+                let hit: Int? = unsafe chunk.withUnsafeBytes { raw in
                     var i = localStart
                     while i < raw.count {
-                        if raw[i] == first && matches(delimiter, in: chunks, chunkIndex: chunkIndex, offset: i) {
+                        if unsafe raw[i] == first && matches(delimiter, in: chunks, chunkIndex: chunkIndex, offset: i) {
                             return chunkOffset + i
                         }
                         i += 1

@@ -33,8 +33,9 @@ public struct ByteBuffer: Sendable {
     public init(_ bytes: some Sequence<UInt8>) {
         let array = Array(bytes)
         let storage = ByteStorage(capacity: array.count)
-        array.withUnsafeBytes { source in
-            storage.base.copyMemory(from: source.baseAddress ?? UnsafeRawPointer(storage.base), byteCount: source.count)
+        // The new storage holds `array.count` bytes: the copy fits.
+        unsafe array.withUnsafeBytes { source in
+            unsafe storage.base.copyMemory(from: source.baseAddress ?? UnsafeRawPointer(storage.base), byteCount: source.count)
         }
         self.init(storage: storage, lower: 0, upper: array.count)
     }
@@ -49,13 +50,14 @@ public struct ByteBuffer: Sendable {
     public func withUnsafeBytes<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try body(UnsafeRawBufferPointer(start: storage.base + lower, count: upper - lower))
+        // `lower...upper` lies inside the storage, which this buffer keeps alive during the call.
+        try unsafe body(UnsafeRawBufferPointer(start: storage.base + lower, count: upper - lower))
     }
 
     /// The address of the first byte. It stays valid as long as this buffer (or any buffer that
     /// shares its storage) is alive, because the storage never moves or changes: backends use
     /// it to hand the bytes to the kernel for the length of an operation the caller awaits.
-    package var storageAddress: UnsafeRawPointer { UnsafeRawPointer(storage.base + lower) }
+    package var storageAddress: UnsafeRawPointer { unsafe UnsafeRawPointer(storage.base + lower) }
 
     /// The bytes as an array (a copy).
     public var bytes: [UInt8] { Array(self) }
@@ -73,7 +75,7 @@ extension ByteBuffer: RandomAccessCollection {
     @inlinable
     public subscript(position: Int) -> UInt8 {
         precondition(position >= 0 && position < upper - lower, "ByteBuffer index \(position) out of range 0..<\(upper - lower)")
-        return storage.base.load(fromByteOffset: lower + position, as: UInt8.self)
+        return unsafe storage.base.load(fromByteOffset: lower + position, as: UInt8.self)  // checked just above
     }
 
     /// A slice that shares this buffer's storage; its indices start again at zero.
@@ -86,14 +88,15 @@ extension ByteBuffer: RandomAccessCollection {
 
     @inlinable
     public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
-        try body(UnsafeBufferPointer(start: (storage.base + lower).assumingMemoryBound(to: UInt8.self), count: upper - lower))
+        // As in `withUnsafeBytes`; the storage holds bytes only, so binding them to UInt8 is sound.
+        try unsafe body(UnsafeBufferPointer(start: (storage.base + lower).assumingMemoryBound(to: UInt8.self), count: upper - lower))
     }
 }
 
 extension ByteBuffer: Equatable {
     public static func == (lhs: ByteBuffer, rhs: ByteBuffer) -> Bool {
         guard lhs.count == rhs.count else { return false }
-        return lhs.withUnsafeBytes { l in rhs.withUnsafeBytes { r in l.elementsEqual(r) } }
+        return unsafe lhs.withUnsafeBytes { l in unsafe rhs.withUnsafeBytes { r in unsafe l.elementsEqual(r) } }
     }
 }
 
@@ -112,9 +115,10 @@ extension ByteBuffer {
         let storage = ByteStorage(capacity: totalCount)
         var offset = 0
         for part in parts {
-            part.withUnsafeBytes { source in
+            // The storage holds `totalCount`, the sum of the parts' counts: each copy fits.
+            unsafe part.withUnsafeBytes { source in
                 if let base = source.baseAddress {
-                    (storage.base + offset).copyMemory(from: base, byteCount: source.count)
+                    unsafe (storage.base + offset).copyMemory(from: base, byteCount: source.count)
                 }
             }
             offset += part.count

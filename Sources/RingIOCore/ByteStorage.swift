@@ -10,7 +10,11 @@ import Synchronization
 /// `@unchecked Sendable`: bytes are written only where no `ByteBuffer` refers to them: before the
 /// storage is published, by the kernel after its pool took it back, or (a ``ChunkQueue``'s tail)
 /// past the end of every buffer made from it so far. No buffer ever sees its bytes change.
-@usableFromInline
+///
+/// `@safe`: it owns `base` (or holds the pool that owns it) for as long as it lives, and its
+/// users, `ByteBuffer` and `ChunkQueue` in this module, read and write only inside
+/// `0..<capacity`, each `unsafe` site saying which bounds hold.
+@usableFromInline @safe
 package final class ByteStorage: @unchecked Sendable {
     @usableFromInline package let base: UnsafeMutableRawPointer
     @usableFromInline package let capacity: Int
@@ -19,7 +23,7 @@ package final class ByteStorage: @unchecked Sendable {
 
     /// Allocates `capacity` bytes of heap memory (at least one byte, so the pointer is real).
     package init(capacity: Int) {
-        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 16)
+        unsafe self.base = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 16)
         self.capacity = capacity
         self.poolMemory = nil
     }
@@ -27,13 +31,14 @@ package final class ByteStorage: @unchecked Sendable {
     /// Wraps `capacity` bytes at `base`, memory that `poolMemory` owns and keeps valid for as
     /// long as it lives; this storage holds it, so the memory outlives every buffer that uses it.
     package init(pooled base: UnsafeMutableRawPointer, capacity: Int, poolMemory: AnyObject) {
-        self.base = base
+        unsafe self.base = base
         self.capacity = capacity
         self.poolMemory = poolMemory
     }
 
     deinit {
-        if poolMemory == nil { base.deallocate() }
+        // No buffer can use it any more: each one holds this storage.
+        if poolMemory == nil { unsafe base.deallocate() }
     }
 
     package static let empty = ByteStorage(capacity: 0)

@@ -142,9 +142,10 @@ package struct ChunkQueue {
             let tail = chunks[last]
             let room = tail.storage.capacity - tail.upper
             let n = min(room, chunk.count - copied)
-            chunk.withUnsafeBytes { source in
+            // `n` is at most the tail's free room and what is left of `chunk`.
+            unsafe chunk.withUnsafeBytes { source in
                 if let base = source.baseAddress {
-                    (tail.storage.base + tail.upper).copyMemory(from: base + copied, byteCount: n)
+                    unsafe (tail.storage.base + tail.upper).copyMemory(from: base + copied, byteCount: n)
                 }
             }
             chunks[last] = ByteBuffer(storage: tail.storage, lower: tail.lower, upper: tail.upper + n)
@@ -196,8 +197,9 @@ extension ByteBuffer {
     /// A copy of `other` in storage of exactly its size.
     package init(copying other: ByteBuffer) {
         let storage = ByteStorage(capacity: other.count)
-        other.withUnsafeBytes { source in
-            if let base = source.baseAddress { storage.base.copyMemory(from: base, byteCount: source.count) }
+        // The storage holds exactly `other.count` bytes.
+        unsafe other.withUnsafeBytes { source in
+            if let base = source.baseAddress { unsafe storage.base.copyMemory(from: base, byteCount: source.count) }
         }
         self.init(storage: storage, lower: 0, upper: other.count)
     }

@@ -86,7 +86,7 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// RFC 5952 text: lower case, the longest run of two or more zero groups written as `::`.
     static func formatIPv6(_ b: IPv6Bytes) -> String {
-        let bytes = withUnsafeBytes(of: b) { Array($0) }
+        let bytes = unsafe withUnsafeBytes(of: b) { unsafe Array($0) }  // copied out within the call
         var groups = [UInt16]()
         groups.reserveCapacity(8)
         for i in 0..<8 { groups.append(UInt16(bytes[2 * i]) << 8 | UInt16(bytes[2 * i + 1])) }
