@@ -67,17 +67,47 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
 
     nonisolated(nonsending) func receiveChunk(maxBytes: Int) async throws -> ByteBuffer? {
         while true {
+            switch try nextReceiveStep(maxBytes: maxBytes) {
+            case .chunk(let chunk):
+                return chunk
+            case .endOfStream:
+                return nil
+            case .receiveOnce:
+                if let chunk = try await receiveOnce(maxBytes: maxBytes) { return chunk }
+            case .waitForArrival:
+                let completion = await loop.park { receiver = $0 }
+                receiver = nil
+                if let interruption = completion.interruption { throw receiveError(interruption) }
+            }
+        }
+    }
+
+    /// What ``receiveChunk(maxBytes:)`` does next.
+    private enum ReceiveStep {
+        case chunk(ByteBuffer)
+        case endOfStream
+        case receiveOnce
+        case waitForArrival
+    }
+
+    /// The synchronous part of a receive: a chunk that already arrived, the end of the stream, an
+    /// error, or the wait to make (arming the multishot recv first when the mode says so).
+    /// Out of line on purpose: its temporaries would otherwise sit in the async frame that every
+    /// idle connection's receive keeps while it waits.
+    @inline(never)
+    private func nextReceiveStep(maxBytes: Int) throws -> ReceiveStep {
+        while true {
             guard !closed else { throw receiveOnClosedError() }
             if !arrived.isEmpty {
                 let chunk = arrived.takeFromFirstChunk(maxBytes: maxBytes)
                 // The rest waits for a later receive: if it is still here next turn, it leaves
                 // the provided buffer.
                 if !arrived.isEmpty { loop.settleNextTurn(self) }
-                return chunk
+                return .chunk(chunk)
             }
             switch mode.next(canArmMultishot: receiveMessage == nil && multishot?.receivesMultishot == true) {
             case .endOfStream:
-                return nil
+                return .endOfStream
             case .fail(let code):
                 throw receiveError(errno: code)
             case .armMultishot:
@@ -85,13 +115,11 @@ final class StreamChannel: DescriptorOwner, CiphertextTransport, CompletionHandl
                     mode.armed(id)
                     continue
                 }
-                if let chunk = try await receiveOnce(maxBytes: maxBytes) { return chunk }
+                return .receiveOnce
             case .receiveOnce:
-                if let chunk = try await receiveOnce(maxBytes: maxBytes) { return chunk }
+                return .receiveOnce
             case .waitForArrival:
-                let completion = await loop.park { receiver = $0 }
-                receiver = nil
-                if let interruption = completion.interruption { throw receiveError(interruption) }
+                return .waitForArrival
             }
         }
     }
