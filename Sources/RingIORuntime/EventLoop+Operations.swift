@@ -18,7 +18,7 @@ extension EventLoop {
         start(id)
         let completion = await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
-                if let early = table[id].suspend(continuation) { continuation.resume(returning: early) }
+                if let early = table[id].suspend(continuation) { continuation.resume(returning: early) } else { suspensionCount &+= 1 }
             }
         } onCancel: {
             self.requestInterrupt(id, .cancelled)
@@ -102,7 +102,7 @@ extension EventLoop {
         let id = table.allocate(inKernel: inKernel, uninterruptible: true)
         start(id)
         let completion = await withUnsafeContinuation { continuation in
-            if let early = table[id].suspend(continuation) { continuation.resume(returning: early) }
+            if let early = table[id].suspend(continuation) { continuation.resume(returning: early) } else { suspensionCount &+= 1 }
         }
         assert(inLoop, "an operation of event loop \(ObjectIdentifier(self)) resumed off the loop's thread")
         table.release(id)

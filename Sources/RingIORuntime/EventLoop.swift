@@ -178,6 +178,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         try await withTaskExecutorPreference(self) {
             // After the loop exits, jobs sent to it run elsewhere: refuse rather than touch its state.
             guard inLoop else { throw RingIOError(.brokenResource, "the event loop has shut down") }
+            hopCount &+= 1
             return try await body()
         }
     }
@@ -187,6 +188,18 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @inline(__always)
     private var isPreferredByCurrentTask: Bool {
         withUnsafeCurrentTask { $0?.unownedTaskExecutor == asUnownedTaskExecutor() }
+    }
+
+    /// How many times a task suspended waiting for one of this loop's operations (a completion
+    /// or a wake-up; an operation that completed at once does not count), and how many times a
+    /// call hopped onto the loop from another executor: two costs per request that `ringio bench`
+    /// reports. Loop-confined.
+    @exclusivity(unchecked) var suspensionCount = 0
+    @exclusivity(unchecked) var hopCount = 0
+
+    /// ``suspensionCount`` and ``hopCount`` so far.
+    package var statistics: LoopStatistics {
+        get async { (try? await confine { LoopStatistics(suspensions: suspensionCount, hops: hopCount) }) ?? LoopStatistics() }
     }
 
     /// Overflows and exhaustion the backend has met so far (tests check that an injected fault

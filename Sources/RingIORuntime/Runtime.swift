@@ -136,5 +136,14 @@ public final class Runtime: Sendable {
         if let loop = EventLoop.current { return loop }
         return try shared().loop
     }
+
+    /// Every loop's ``EventLoop/statistics``, summed.
+    package var statistics: LoopStatistics {
+        get async {
+            var total = LoopStatistics()
+            for loop in loops { total += await loop.statistics }
+            return total
+        }
+    }
 }
 #endif

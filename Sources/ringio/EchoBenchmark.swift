@@ -9,8 +9,12 @@ struct EchoResult {
     var seconds: Double
     /// Round-trip times in nanoseconds, sorted.
     var latencies: [Int64]
+    /// The server loop's suspensions and hops over the run (connection set-up included).
+    var server = LoopStatistics()
 
     var messagesPerSecond: Double { Double(messages) / seconds }
+    var suspensionsPerMessage: Double { messages > 0 ? Double(server.suspensions) / Double(messages) : 0 }
+    var hopsPerMessage: Double { messages > 0 ? Double(server.hops) / Double(messages) : 0 }
     var megabytesPerSecond: Double { Double(messages * messageSize) / seconds / 1_000_000 }
 
     /// The `fraction` percentile of the round-trip time, in microseconds.
@@ -33,13 +37,15 @@ enum EchoBenchmark {
         let port = listener.port ?? 0
         let outcome: Result<EchoResult, any Error>
         do {
+            let before = await server.statistics
             let (messages, seconds, latencies) = try await load.run {
                 try await generateLoad(port: port, connections: connections, messageSize: messageSize, duration: duration)
             }
+            let during = await server.statistics - before
             outcome = .success(
                 EchoResult(
                     backend: load.backend, connections: connections, messageSize: messageSize, messages: messages,
-                    seconds: seconds, latencies: latencies))
+                    seconds: seconds, latencies: latencies, server: during))
         } catch {
             outcome = .failure(error)
         }
@@ -108,7 +114,8 @@ enum EchoBenchmark {
 enum BenchReport {
     static let header =
         pad("backend", 9) + pad("conns", 7) + pad("size", 8) + pad("msgs/s", 12) + pad("MB/s", 10)
-        + pad("p50 µs", 10) + pad("p99 µs", 10) + pad("p99.9 µs", 10) + "io_uring/epoll"
+        + pad("p50 µs", 10) + pad("p99 µs", 10) + pad("p99.9 µs", 10) + pad("susp/msg", 10) + pad("hops/msg", 10)
+        + "io_uring/epoll"
 
     /// One row; `comparison` (the epoll result of the same configuration) adds the ratio column.
     static func row(_ r: EchoResult, comparedWith comparison: EchoResult? = nil) -> String {
@@ -116,7 +123,8 @@ enum BenchReport {
             pad(r.backend.rawValue, 9) + pad("\(r.connections)", 7) + pad("\(r.messageSize) B", 8)
             + pad("\(Int(r.messagesPerSecond.rounded()))", 12) + pad(String(format2: r.megabytesPerSecond), 10)
             + pad(String(format2: r.percentile(0.5)), 10) + pad(String(format2: r.percentile(0.99)), 10)
-            + pad(String(format2: r.percentile(0.999)), 10)
+            + pad(String(format2: r.percentile(0.999)), 10) + pad(String(format2: r.suspensionsPerMessage), 10)
+            + pad(String(format2: r.hopsPerMessage), 10)
         if let other = comparison, other.messagesPerSecond > 0, other.percentile(0.99) > 0 {
             line +=
                 "msgs/s \(String(format2: r.messagesPerSecond / other.messagesPerSecond))×, p99 \(String(format2: r.percentile(0.99) / other.percentile(0.99)))×"

@@ -49,6 +49,44 @@ import Testing
     }
 }
 
+/// The loop statistics `ringio bench` reports: a wait counts one suspension, a receive served from
+/// the buffer none, and a call from a task that does not prefer the loop one hop.
+@Suite(.timeLimit(.minutes(2))) struct LoopStatisticsTests {
+    @Test(arguments: TestBackends.all)
+    func aWaitingReceiveSuspendsOnceAndABufferedOneNotAtAll(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let loop = try Runtime.currentLoop()
+            let before = await loop.statistics
+            async let received = server.receiveExactly(1)
+            await eventually { await server.isReceiving }
+            try await client.sendAll("xyz")
+            #expect(text(try await received) == "x")
+            #expect((await loop.statistics - before).suspensions >= 1)
+            // "yz" arrived with "x" (one send, one segment): it is buffered, in the stream or in
+            // the socket, and the next receive takes it without waiting.
+            let buffered = await loop.statistics
+            #expect(text(try await server.receiveExactly(2)) == "yz")
+            #expect(await loop.statistics - buffered == LoopStatistics())
+        }
+    }
+
+    @Test(arguments: TestBackends.all)
+    func aCallFromATaskThatDoesNotPreferTheLoopIsOneHop(backend: BackendPreference) async throws {
+        try await withStreamPair(backend) { server, client in
+            let loop = try Runtime.currentLoop()
+            let before = await loop.statistics
+            try await Task.detached { try await client.sendAll("a") }.value
+            let after = await loop.statistics
+            // The detached send hopped once; the two reads of the statistics hop too, as they
+            // run off the loop. Reading them from the loop's own task does not.
+            #expect((after - before).hops >= 1)
+            let onLoop = await loop.statistics
+            _ = try await server.receiveExactly(1)
+            #expect((await loop.statistics - onLoop).hops == 0)
+        }
+    }
+}
+
 @Suite(.timeLimit(.minutes(2))) struct BackendSelectionTests {
     /// What io_uring_setup reports under a seccomp profile that denies it.
     private let denied = RingIOError(.backendUnavailable, "io_uring_setup failed: operation not permitted (EPERM)", errno: 1)
