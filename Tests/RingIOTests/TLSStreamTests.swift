@@ -279,7 +279,9 @@ import Testing
                 port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
-            let serving = Task {
+            // On the loop, not the global pool, which other suites' blocking waits can hold
+            // for seconds before a new task starts there.
+            let serving = Task(executorPreference: try Runtime.currentLoop()) {
                 try await listener.serve { client in
                     handlerCalls.withLock { $0 += 1 }
                     let version = await client.tls?.version ?? "no session yet"
@@ -320,7 +322,9 @@ import Testing
                 port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
-            let serving = Task {
+            // On the loop, not the global pool, which other suites' blocking waits can hold
+            // for seconds before a new task starts there.
+            let serving = Task(executorPreference: try Runtime.currentLoop()) {
                 try await listener.serve { _ in handlerCalls.withLock { $0 += 1 } }
             }
             let silent = try await connectTCP(host: "127.0.0.1", port: port)
