@@ -279,8 +279,8 @@ import Testing
                 port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
-            // On the loop, not the global pool, which other suites' blocking waits can hold
-            // for seconds before a new task starts there.
+            // On the loop, not the global pool: with other suites' CPU-bound work on the pool,
+            // a task started there has been seen to wait seconds before it ran.
             let serving = Task(executorPreference: try Runtime.currentLoop()) {
                 try await listener.serve { client in
                     handlerCalls.withLock { $0 += 1 }
@@ -322,8 +322,8 @@ import Testing
                 port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
-            // On the loop, not the global pool, which other suites' blocking waits can hold
-            // for seconds before a new task starts there.
+            // On the loop, not the global pool: with other suites' CPU-bound work on the pool,
+            // a task started there has been seen to wait seconds before it ran.
             let serving = Task(executorPreference: try Runtime.currentLoop()) {
                 try await listener.serve { _ in handlerCalls.withLock { $0 += 1 } }
             }
