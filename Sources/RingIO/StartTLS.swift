@@ -42,10 +42,15 @@ extension SocketStream {
         get async { await currentSecureStream?.asTLSStream }
     }
 
-    /// ``tlsStream``, throwing `.brokenResource` when the stream's loop has shut down (instead
-    /// of answering `nil`, which would read as "no TLS").
-    var runningTLSStream: TLSStream? {
-        get async throws { try await confinedSecureStream?.asTLSStream }
+    /// The TLS stream of a socket that started TLS on its own (`connectTCP`'s or a listener's
+    /// autostart). Throws `.brokenResource` when the loop has shut down (where ``tlsStream``
+    /// answers `nil`), and `.tlsFailure` after closing the socket if it runs no TLS.
+    func autostartedTLSStream(_ what: @autoclosure () -> String) async throws -> TLSStream {
+        guard let tls = try await confinedSecureStream?.asTLSStream else {
+            await close()
+            throw RingIOError(.tlsFailure, "\(what()): the stream \(remoteAddress) runs no TLS")
+        }
+        return tls
     }
 }
 
@@ -88,13 +93,10 @@ extension TLSStream {
         }
         let loop = try Runtime.currentLoop()
         let description = "TLS over \(type(of: stream))"
-        // TLS inside TLS: the inner stream's socket is this one's too.
-        let inner = (stream as? TLSStream).flatMap { tls in
-            tls.localAddress.flatMap { local in tls.remoteAddress.map { (local: local, remote: $0) } }
-        }
         let tls = context.makeTLSStream(
             over: ByteStreamTransport(stream, loop: loop, description: description), in: loop,
-            underlying: WrappedByteStream(stream, addresses: inner),
+            // TLS inside TLS: the inner stream's socket is this one's too.
+            underlying: WrappedByteStream(stream, addresses: (stream as? TLSStream)?.addresses),
             role: context.role, serverHostname: context.role == .client ? serverHostname : nil,
             standardCompatible: standardCompatible, initialCiphertext: ByteBuffer(), description: description)
         _ = try await loop.confine { try await tls.handshake() }

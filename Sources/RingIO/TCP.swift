@@ -71,11 +71,7 @@ public func connectTCP(
         host: host, port: port, localHost: localHost, localPort: localPort, happyEyeballsDelay: happyEyeballsDelay,
         tlsContext: Optional(tlsContext), autostartTLS: true, tlsStandardCompatible: tlsStandardCompatible,
         serverHostname: serverHostname)
-    guard let tls = try await socket.runningTLSStream else {
-        await socket.close()
-        throw RingIOError(.tlsFailure, "connectTCP to \(host):\(port): the connection runs no TLS after its handshake")
-    }
-    return tls
+    return try await socket.autostartedTLSStream("connectTCP to \(host):\(port)")
 }
 
 /// Creates a TCP listener (AnyIO's `create_tcp_server`).

@@ -30,7 +30,7 @@ public final class TLSListener: Sendable {
     ///
     /// - Throws: what ``SocketListener/accept()`` throws.
     public func accept() async throws -> TLSStream {
-        try await Self.tlsStream(of: try await listener.accept())
+        try await listener.accept().autostartedTLSStream("TLS listener \(localAddress)")
     }
 
     /// The clients, as they connect (see ``accept()``). The sequence ends when the listener is
@@ -53,13 +53,12 @@ public final class TLSListener: Sendable {
     public func serve(_ handler: @escaping @Sendable (TLSStream) async throws -> Void) async throws {
         let name = "TLS listener \(localAddress)"
         try await listener.serve { socket in
-            let tls = try await Self.tlsStream(of: socket)
+            let tls = try await socket.autostartedTLSStream(name)
             do {
                 _ = try await tls.waitUntilEstablished()
             } catch {
                 // Closed while the handshake ran (a shutdown, the serve task cancelled): no failure.
-                if error is CancellationError { return }
-                if let error = error as? RingIOError, error.code == .closedResource { return }
+                if SocketListener.endedByClosing(error) { return }
                 Logger(label: "RingIO").info(
                     "TLS handshake failed",
                     metadata: ["listener": "\(name)", "peer": "\(socket.remoteAddress)", "error": "\(error)"])
@@ -84,27 +83,6 @@ public final class TLSListener: Sendable {
     public func close() async {
         await listener.close()
     }
-
-    /// Runs `body` with the listener, then closes it whether `body` returned or threw.
-    public func closeAfter<R>(_ body: (TLSListener) async throws -> R) async throws -> R {
-        do {
-            let result = try await body(self)
-            await close()
-            return result
-        } catch {
-            await close()
-            throw error
-        }
-    }
-
-    /// The TLS stream of an accepted socket: the listener's autostart made it at accept.
-    fileprivate static func tlsStream(of socket: SocketStream) async throws -> TLSStream {
-        guard let tls = try await socket.runningTLSStream else {
-            await socket.close()
-            throw RingIOError(.tlsFailure, "TLS listener: the accepted stream \(socket.remoteAddress) runs no TLS")
-        }
-        return tls
-    }
 }
 
 /// The clients of a ``TLSListener``, as an `AsyncSequence`.
@@ -120,7 +98,7 @@ public struct AcceptedTLSConnections: AsyncSequence, Sendable {
         /// The next client, or `nil` once the listener is closed.
         public mutating func next() async throws -> TLSStream? {
             guard let socket = try await sockets.next() else { return nil }
-            return try await TLSListener.tlsStream(of: socket)
+            return try await socket.autostartedTLSStream("TLS listener")
         }
     }
 

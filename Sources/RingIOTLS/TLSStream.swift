@@ -32,11 +32,13 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
     /// was interrupted removes itself: waits that time out do not pile up.
     @exclusivity(unchecked) private var waiters: [(ticket: UInt64, wake: () -> Void)] = []
     @exclusivity(unchecked) private var nextTicket: UInt64 = 0
-    /// The local end of the socket under this stream (under the stream it wraps, for TLS inside
+    /// The two ends of the socket under this stream (under the stream it wraps, for TLS inside
     /// TLS); `nil` over a stream that is not a socket.
-    public let localAddress: SocketAddress?
+    package let addresses: (local: SocketAddress, remote: SocketAddress)?
+    /// The local end of the socket under this stream; `nil` over a stream that is not a socket.
+    public var localAddress: SocketAddress? { addresses?.local }
     /// The peer's end of the socket under this stream; `nil` over a stream that is not a socket.
-    public let remoteAddress: SocketAddress?
+    public var remoteAddress: SocketAddress? { addresses?.remote }
     /// How long close() waits for close_notify to go out.
     private static let closeNotifyLimit = Duration.seconds(5)
 
@@ -47,8 +49,7 @@ public final class TLSStream: SecureStream, @unchecked Sendable {
         self.context = context
         self.transport = transport
         self.underlying = underlying
-        localAddress = underlying.addresses?.local
-        remoteAddress = underlying.addresses?.remote
+        addresses = underlying.addresses
         self.standardCompatible = standardCompatible
         receiver = BufferedReceiver(context: description)
         switch session {

@@ -110,8 +110,7 @@ private func handshakeError(
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let port = try #require(listener.port)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -113,8 +113,7 @@ import Testing
         let pki = try testPKI()
         let serverContext = try pki.serverContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "refused"])
             let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
             try await withTimeout(.seconds(20)) {
@@ -140,8 +139,7 @@ import Testing
         configuration.allowsRenegotiation = true
         let serverContext = try TLSContext(configuration)
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let peer = try PythonPeer.start(Self.renegotiatingPeer, arguments: ["\(try #require(listener.port))", "again"])
             let stream = try await withTimeout(.seconds(20)) { try await listener.accept() }
             try await withTimeout(.seconds(20)) {

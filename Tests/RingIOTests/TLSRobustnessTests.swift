@@ -30,8 +30,7 @@ import Testing
         let pki = try testPKI()
         let serverContext = try pki.serverContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let silent = try await connectTCP(host: "127.0.0.1", port: try #require(listener.port))
             let stream = try await listener.accept()
             let error = await #expect(throws: RingIOError.self) {
@@ -50,8 +49,7 @@ import Testing
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             async let accepted = listener.accept()
             let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: Optional(clientContext))
             let server = try await accepted

@@ -46,8 +46,7 @@ import Testing
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             async let accepted = listener.accept()
             let client = try await connectTCP(host: "localhost", port: try #require(listener.port), tlsContext: clientContext)
             let server = try await accepted

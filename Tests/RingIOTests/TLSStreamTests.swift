@@ -234,8 +234,7 @@ import Testing
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             #expect(type(of: listener) == TLSListener.self)
             let port = try #require(listener.port)
             async let accepted = listener.accept()
@@ -275,8 +274,7 @@ import Testing
         let serverContext = try pki.serverContext()
         let clientContext = try pki.clientContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
             // On the loop, not the global pool: with other suites' CPU-bound work on the pool,
@@ -318,8 +316,7 @@ import Testing
         let pki = try testPKI()
         let serverContext = try pki.serverContext()
         try await withTestRuntime(backend) {
-            let listener = try await createTCPServer(
-                port: 0, host: "127.0.0.1", tlsContext: serverContext, handshakeTimeout: testHandshakeTimeout)
+            let listener = try await tlsTestListener(serverContext)
             let port = try #require(listener.port)
             let handlerCalls = Mutex(0)
             // On the loop, not the global pool: with other suites' CPU-bound work on the pool,

@@ -8,6 +8,11 @@ import Testing
 /// listener's 30-second default then failed handshakes whose peers had done nothing wrong.
 let testHandshakeTimeout = Duration.seconds(100)
 
+/// A TLS listener on 127.0.0.1 (any free port) with the tests' handshake timeout.
+func tlsTestListener(_ context: TLSContext) async throws -> TLSListener {
+    try await createTCPServer(port: 0, host: "127.0.0.1", tlsContext: context, handshakeTimeout: testHandshakeTimeout)
+}
+
 /// A TLS server on 127.0.0.1 with a client connected to it by the name `localhost`, both as
 /// socket streams running TLS (the optional-context API; TLSStreamTests covers the TLS streams
 /// that `connectTCP(tlsContext:)` and a `TLSListener` give).

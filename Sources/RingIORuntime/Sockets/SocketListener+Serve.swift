@@ -113,9 +113,16 @@ extension SocketListener {
         }
     }
 
+    /// Whether `error` only says that the connection was closed or its task cancelled (by a
+    /// shutdown, or the serve task's cancellation): not a failure worth logging.
+    package static func endedByClosing(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        if let error = error as? RingIOError, error.code == .closedResource { return true }
+        return false
+    }
+
     private static func logHandlerError(_ error: any Error, stream: SocketStream, context: String) {
-        if error is CancellationError { return }
-        if let error = error as? RingIOError, error.code == .closedResource { return }
+        if endedByClosing(error) { return }
         Logger(label: "RingIO").warning(
             "connection handler failed", metadata: ["listener": "\(context)", "peer": "\(stream.remoteAddress)", "error": "\(error)"])
     }
